@@ -1,0 +1,96 @@
+"""Wiring: settings -> plugins, schemas, endpoints, store, service -> a Starlette application."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from gateway_core.config import Settings
+from gateway_core.http import EXCEPTION_HANDLERS, JSON, endpoint_routes
+from gateway_core.manifest import Endpoint, Manifest, build_endpoints, read_manifest
+from gateway_core.plugins import Plugin, discover, select
+from gateway_core.schemas.registry import SchemaSet, load_schemas
+from gateway_core.service import ObjectService
+from gateway_core.storage import Store, open_store
+
+
+@dataclass(frozen=True)
+class Gateway:
+    """Everything loaded at start-up, before any request or store."""
+
+    plugins: tuple[Plugin, ...]
+    schemas: SchemaSet
+    manifests: tuple[Manifest, ...]
+    endpoints: tuple[Endpoint, ...]
+
+    def endpoints_for(self, schema_id: str) -> list[Endpoint]:
+        return [e for e in self.endpoints if e.schema_id == schema_id]
+
+
+def load_gateway(settings: Settings, plugins: Sequence[Plugin] | None = None) -> Gateway:
+    """Load plugins (discovered unless given), schema folders and manifests; raise SchemaError on any broken file."""
+    chosen = select(discover() if plugins is None else plugins, settings.plugins)
+    sources = [folder for plugin in chosen for folder in plugin.schema_dirs]
+    sources += [Path(folder) for folder in settings.schemas]
+    schemas = load_schemas(sources)
+    manifests = tuple(
+        read_manifest(plugin.manifest, plugin.name) for plugin in chosen if plugin.manifest is not None
+    )
+    endpoints = tuple(build_endpoints(schemas, manifests))
+    return Gateway(tuple(chosen), schemas, manifests, endpoints)
+
+
+def api_index(gateway: Gateway, base_path: str) -> dict[str, Any]:
+    return {
+        "objecttypes": [
+            {
+                "$id": t.id,
+                "title": t.title,
+                "version": t.version,
+                "endpoints": [f"{base_path}{e.route}" for e in gateway.endpoints_for(t.id)],
+            }
+            for t in sorted(gateway.schemas.types.values(), key=lambda t: t.id)
+        ],
+        "plugins": [{"name": p.name, "title": p.title} for p in gateway.plugins],
+    }
+
+
+def create_app(settings: Settings, gateway: Gateway | None = None, store: Store | None = None) -> Starlette:
+    """The ASGI application. The store (opened from settings unless given) is closed on shutdown."""
+    gateway = gateway or load_gateway(settings)
+    store = store or open_store(settings.database)
+    service = ObjectService(
+        gateway.schemas, store, default_limit=settings.default_limit, max_limit=settings.max_limit
+    )
+    base = settings.base_path.rstrip("/")
+    index = api_index(gateway, base)
+
+    async def health(request: Request) -> Response:
+        return JSON({"status": "ok"})
+
+    async def api(request: Request) -> Response:
+        return JSON(index)
+
+    routes: list[BaseRoute] = [Route("/health", health), Route(base or "/", api)]
+    for endpoint in gateway.endpoints:
+        routes += endpoint_routes(endpoint, gateway.schemas.get(endpoint.schema_id), base, settings.max_body_bytes)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await store.close()
+
+    app = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
+    app.state.service = service
+    app.state.gateway = gateway
+    return app

@@ -1,0 +1,117 @@
+"""Settings, from four sources: defaults < gateway.yaml < GATEWAY_* environment < command line."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gateway_core.errors import ConfigError
+
+DEFAULT_CONFIG_FILE = "gateway.yaml"
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    database: str = "data/gateway.json"
+    schemas: tuple[str, ...] = ()
+    plugins: tuple[str, ...] | None = None  # None: every installed plugin
+    max_body_bytes: int = 1024 * 1024
+    default_limit: int = 30
+    max_limit: int = 1000
+    base_path: str = "/api"
+    log_level: str = "info"
+
+
+_INT_FIELDS = {"port", "max_body_bytes", "default_limit", "max_limit"}
+_LIST_FIELDS = {"schemas", "plugins"}
+_KNOWN = {f.name for f in fields(Settings)}
+
+
+def _coerce(name: str, value: Any, source: str) -> Any:
+    if name in _INT_FIELDS:
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{source}: '{name}' must be an integer, got {value!r}") from None
+        if number < (0 if name == "port" else 1):
+            raise ConfigError(f"{source}: '{name}' must be positive, got {number}")
+        return number
+    if name in _LIST_FIELDS:
+        if isinstance(value, str):
+            return tuple(part for part in value.split(os.pathsep) if part)
+        if isinstance(value, list | tuple):
+            return tuple(str(part) for part in value)
+        raise ConfigError(f"{source}: '{name}' must be a list, got {value!r}")
+    if not isinstance(value, str):
+        raise ConfigError(f"{source}: '{name}' must be a string, got {value!r}")
+    return value
+
+
+def _coerce_all(values: Mapping[str, Any], source: str) -> dict[str, Any]:
+    unknown = sorted(set(values) - _KNOWN)
+    if unknown:
+        raise ConfigError(f"{source}: unknown setting(s): {', '.join(unknown)}")
+    return {name: _coerce(name, value, source) for name, value in values.items()}
+
+
+def _from_file(path: Path) -> dict[str, Any]:
+    try:
+        content = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot be read: {error.strerror}") from None
+    if content is None:
+        return {}
+    if not isinstance(content, dict):
+        raise ConfigError(f"{path}: must hold a mapping of settings")
+    values = {str(key).replace("-", "_"): value for key, value in content.items()}
+    # Relative folders and files in the config file are relative to the file itself.
+    base = path.parent
+    for name in ("schemas",):
+        if name in values and isinstance(values[name], list):
+            values[name] = [str(base / entry) for entry in values[name]]
+    if isinstance(values.get("database"), str) and "://" not in values["database"]:
+        values["database"] = str(base / values["database"])
+    return _coerce_all(values, source=str(path))
+
+
+def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    values = {
+        name: environ[f"GATEWAY_{name.upper()}"]
+        for name in _KNOWN
+        if f"GATEWAY_{name.upper()}" in environ
+    }
+    return _coerce_all(values, source="environment")
+
+
+def load_settings(
+    cli: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    config_file: str | None = None,
+) -> Settings:
+    """Merge the four sources. `config_file` (or GATEWAY_CONFIG) must exist when given;
+    ./gateway.yaml is read only when present."""
+    environ = os.environ if environ is None else environ
+    cli = {key: value for key, value in (cli or {}).items() if value is not None}
+    chosen = config_file or environ.get("GATEWAY_CONFIG")
+    values: dict[str, Any] = {}
+    if chosen:
+        values.update(_from_file(Path(chosen)))
+    elif Path(DEFAULT_CONFIG_FILE).is_file():
+        values.update(_from_file(Path(DEFAULT_CONFIG_FILE)))
+    values.update(_from_environment(environ))
+    values.update(_coerce_all(cli, source="command line"))
+    settings = Settings(**values)
+    if settings.default_limit > settings.max_limit:
+        raise ConfigError(
+            f"default_limit ({settings.default_limit}) exceeds max_limit ({settings.max_limit})"
+        )
+    return settings

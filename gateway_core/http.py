@@ -1,0 +1,162 @@
+"""HTTP: Starlette routes built from the endpoint model, and the one error -> problem+json mapping."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from gateway_core.errors import (
+    BadRequest,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    ProblemError,
+    UnsupportedMediaType,
+)
+from gateway_core.manifest import Endpoint
+from gateway_core.schemas.registry import ObjectType
+from gateway_core.service import ObjectService, list_envelope, render
+
+log = logging.getLogger("gateway")
+
+LIST_METHODS = ("GET", "POST")
+ITEM_METHODS = ("GET", "PUT", "PATCH", "DELETE")
+_ALL = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+class JSON(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def problem_response(error: ProblemError, instance: str) -> Response:
+    return Response(
+        orjson.dumps(error.problem(instance)),
+        status_code=error.status,
+        media_type="application/problem+json",
+        headers=error.headers,
+    )
+
+
+async def handle_problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ProblemError)
+    return problem_response(exc, request.url.path)
+
+
+async def handle_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        error: ProblemError = NotFound(f"There is nothing at {request.url.path}.")
+    elif exc.status_code == 405:
+        allow = (exc.headers or {}).get("Allow", "")
+        error = MethodNotAllowed(request.method, [m.strip() for m in allow.split(",") if m.strip()])
+    else:
+        error = BadRequest(str(exc.detail))
+        error.status = exc.status_code
+    return problem_response(error, request.url.path)
+
+
+async def handle_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    error = ProblemError("The gateway failed to handle this request; the error is logged.")
+    return problem_response(error, request.url.path)
+
+
+async def read_json_body(request: Request, max_bytes: int) -> Any:
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise UnsupportedMediaType(
+            f"The body must be JSON (Content-Type: application/json), got {media_type or 'no Content-Type'!r}."
+        )
+    declared = request.headers.get("content-length")
+    too_large = PayloadTooLarge(f"The body is larger than the limit of {max_bytes} bytes.")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise too_large
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    if not body.strip():
+        raise BadRequest("The body is empty; a JSON object is expected.")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise BadRequest(f"The body is not valid JSON: {error}.") from None
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _dispatch(endpoint: Endpoint, handlers: dict[str, Handler]) -> Handler:
+    allowed = endpoint.allowed(handlers)
+
+    async def dispatch(request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        if method not in allowed:
+            raise MethodNotAllowed(request.method, allowed)
+        return await handlers[method](request)
+
+    return dispatch
+
+
+def endpoint_routes(endpoint: Endpoint, object_type: ObjectType, base_path: str, max_body_bytes: int) -> list[Route]:
+    schema_id = endpoint.schema_id
+
+    def service(request: Request) -> ObjectService:
+        value: ObjectService = request.app.state.service
+        return value
+
+    def item(record: Any) -> dict[str, Any]:
+        return render(record, endpoint, object_type, base_path)
+
+    async def list_objects(request: Request) -> Response:
+        page, query = await service(request).list(schema_id, list(request.query_params.multi_items()))
+        return JSON(list_envelope([item(r) for r in page.items], page, query))
+
+    async def create(request: Request) -> Response:
+        record = await service(request).create(schema_id, await read_json_body(request, max_body_bytes))
+        location = f"{base_path}{endpoint.route}/{record.id}"
+        return JSON(item(record), status_code=201, headers={"Location": location})
+
+    async def read(request: Request) -> Response:
+        return JSON(item(await service(request).read(schema_id, request.path_params["id"])))
+
+    async def replace(request: Request) -> Response:
+        body = await read_json_body(request, max_body_bytes)
+        return JSON(item(await service(request).replace(schema_id, request.path_params["id"], body)))
+
+    async def update(request: Request) -> Response:
+        body = await read_json_body(request, max_body_bytes)
+        return JSON(item(await service(request).update(schema_id, request.path_params["id"], body)))
+
+    async def delete(request: Request) -> Response:
+        await service(request).delete(schema_id, request.path_params["id"])
+        return Response(status_code=204)
+
+    route = f"{base_path}{endpoint.route}"
+    return [
+        Route(route, _dispatch(endpoint, {"GET": list_objects, "POST": create}), methods=_ALL),
+        Route(
+            route + "/{id}",
+            _dispatch(endpoint, {"GET": read, "PUT": replace, "PATCH": update, "DELETE": delete}),
+            methods=_ALL,
+        ),
+    ]
+
+
+EXCEPTION_HANDLERS: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
+    ProblemError: handle_problem,
+    HTTPException: handle_http_exception,
+    Exception: handle_unexpected,
+}

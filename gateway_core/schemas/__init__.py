@@ -1,0 +1,1 @@
+"""Schema files: loading, dialect translation, the registry by $id, validation and paths."""

@@ -1,0 +1,89 @@
+"""The dotted paths an objecttype has, through nested objects, arrays and `$ref`, with their types.
+
+The query layer uses this to reject filters on paths that do not exist and to compare values by
+the schema's type (numbers as numbers, date-times as instants, booleans as booleans).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from gateway_core.schemas.registry import ObjectType, SchemaSet
+
+_MAX_DEPTH = 8
+
+
+@dataclass(frozen=True)
+class PathInfo:
+    path: str
+    types: frozenset[str]  # JSON Schema types; empty = any
+    format: str | None
+    in_array: bool  # the path crosses an array: any element may match
+
+    @property
+    def scalar_type(self) -> str:
+        """The type filters compare by: date-time, date, number, boolean or string."""
+        if self.format in ("date-time", "date") and (not self.types or "string" in self.types):
+            return self.format
+        if self.types & {"integer", "number"}:
+            return "number"
+        if self.types == {"boolean"}:
+            return "boolean"
+        return "string"
+
+
+def _types(schema: dict[str, Any]) -> frozenset[str]:
+    kind = schema.get("type")
+    if isinstance(kind, str):
+        return frozenset({kind})
+    if isinstance(kind, list):
+        return frozenset(k for k in kind if isinstance(k, str))
+    if "enum" in schema and all(isinstance(v, str) for v in schema["enum"]):
+        return frozenset({"string"})
+    return frozenset()
+
+
+def _merge(schemas: SchemaSet, schema: dict[str, Any], base: str, seen: frozenset[str]) -> tuple[dict[str, Any], str, frozenset[str]]:
+    """Fold a `$ref` target into the schema (its siblings win), following chains."""
+    merged = dict(schema)
+    while isinstance(merged.get("$ref"), str):
+        ref = merged.pop("$ref")
+        holder_id = ref.split("#", 1)[0] or base
+        if holder_id in seen:
+            return {}, base, seen  # a cycle: stop descending
+        target, base = schemas.resolve(ref, base)
+        seen = seen | {holder_id}
+        merged = {**target, **merged}
+    return merged, base, seen
+
+
+def schema_paths(schemas: SchemaSet, object_type: ObjectType) -> dict[str, PathInfo]:
+    paths: dict[str, PathInfo] = {}
+
+    def visit(schema: dict[str, Any], base: str, prefix: str, in_array: bool, seen: frozenset[str], depth: int) -> None:
+        if depth > _MAX_DEPTH:
+            return
+        schema, base, seen = _merge(schemas, schema, base, seen)
+        items = schema.get("items")
+        if isinstance(items, dict):
+            item_schema, item_base, item_seen = _merge(schemas, items, base, seen)
+            if prefix:
+                paths[prefix] = PathInfo(prefix, _types(item_schema), _format(item_schema), True)
+            visit(item_schema, item_base, prefix, True, item_seen, depth + 1)
+            return
+        if prefix and prefix not in paths:
+            paths[prefix] = PathInfo(prefix, _types(schema), _format(schema), in_array)
+        props = schema.get("properties")
+        if isinstance(props, dict):
+            for name, sub in props.items():
+                if isinstance(sub, dict):
+                    visit(sub, base, f"{prefix}.{name}" if prefix else name, in_array, seen, depth + 1)
+
+    visit(object_type.schema, object_type.id, "", False, frozenset({object_type.id}), 0)
+    return paths
+
+
+def _format(schema: dict[str, Any]) -> str | None:
+    value = schema.get("format")
+    return value if isinstance(value, str) else None

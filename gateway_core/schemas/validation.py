@@ -1,0 +1,150 @@
+"""Validating documents against an objecttype: every error at once, as dotted-path invalid params.
+
+Besides JSON Schema validation this applies `default`s and enforces the gateway keywords
+`readOnly` (not writable by clients) and `immutable` (not changeable after creation).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+from jsonschema.exceptions import ValidationError
+from jsonschema.protocols import Validator
+from jsonschema.validators import Draft202012Validator, validator_for
+
+from gateway_core.errors import InvalidParam
+from gateway_core.schemas.formats import describe, format_checker
+from gateway_core.schemas.registry import ObjectType, SchemaSet
+
+_MISSING = object()
+
+
+def dotted(path: Iterator[Any] | list[Any] | tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in path)
+
+
+class ObjectValidator:
+    """Compiled once per objecttype; `check` returns every problem of a document."""
+
+    def __init__(self, schemas: SchemaSet, object_type: ObjectType) -> None:
+        self._schemas = schemas
+        self.object_type = object_type
+        cls = validator_for(object_type.schema, default=Draft202012Validator)
+        self._validator: Validator = cls(
+            object_type.schema, registry=schemas.registry, format_checker=format_checker()
+        )
+
+    # -- the walk over properties shared by defaults, readOnly and immutable -----------------
+
+    def _properties(self, schema: dict[str, Any], base: str, depth: int = 0) -> list[tuple[str, dict[str, Any], str]]:
+        """(name, subschema, base id) for each property the schema declares, through `$ref` and allOf."""
+        found: list[tuple[str, dict[str, Any], str]] = []
+        if depth > 16:
+            return found
+        props = schema.get("properties")
+        if isinstance(props, dict):
+            found.extend((name, sub, base) for name, sub in props.items() if isinstance(sub, dict))
+        ref = schema.get("$ref")
+        if isinstance(ref, str):
+            target, holder = self._schemas.resolve(ref, base)
+            found.extend(self._properties(target, holder, depth + 1))
+        for member in schema.get("allOf", []) if isinstance(schema.get("allOf"), list) else []:
+            if isinstance(member, dict):
+                found.extend(self._properties(member, base, depth + 1))
+        return found
+
+    def _items(self, schema: dict[str, Any], base: str) -> tuple[dict[str, Any], str] | None:
+        items = schema.get("items")
+        if isinstance(items, dict):
+            return items, base
+        ref = schema.get("$ref")
+        if isinstance(ref, str):
+            target, holder = self._schemas.resolve(ref, base)
+            return self._items(target, holder)
+        return None
+
+    def _walk(
+        self, schema: dict[str, Any], base: str, value: Any, path: tuple[Any, ...]
+    ) -> Iterator[tuple[tuple[Any, ...], str, dict[str, Any], str, dict[str, Any]]]:
+        """Yield (path, name, property schema, base, parent object) for every declared property
+        of every object in `value`, depth first."""
+        if isinstance(value, dict):
+            for name, sub, sub_base in self._properties(schema, base):
+                yield path, name, sub, sub_base, value
+                if name in value:
+                    yield from self._walk(sub, sub_base, value[name], (*path, name))
+        elif isinstance(value, list):
+            items = self._items(schema, base)
+            if items is not None:
+                for index, element in enumerate(value):
+                    yield from self._walk(items[0], items[1], element, (*path, index))
+
+    # -- public API -------------------------------------------------------------------------
+
+    def with_defaults(self, document: dict[str, Any]) -> dict[str, Any]:
+        result = copy.deepcopy(document)
+        for _, name, sub, _, parent in self._walk(self.object_type.schema, self.object_type.id, result, ()):
+            if name not in parent and "default" in sub:
+                parent[name] = copy.deepcopy(sub["default"])
+        return result
+
+    def write_violations(self, document: dict[str, Any], previous: dict[str, Any] | None) -> list[InvalidParam]:
+        """`readOnly` values a client tries to set or change, `immutable` values it tries to change."""
+        problems: list[InvalidParam] = []
+        for path, name, sub, _, parent in self._walk(self.object_type.schema, self.object_type.id, document, ()):
+            old = _lookup(previous, (*path, name)) if previous is not None else _MISSING
+            new = parent.get(name, _MISSING)
+            field_name = dotted((*path, name))
+            if sub.get("readOnly") is True and new is not _MISSING and new != old:
+                problems.append(InvalidParam(field_name, "readOnly", "is read-only and cannot be written"))
+            elif sub.get("immutable") is True and old is not _MISSING and new != old:
+                problems.append(InvalidParam(field_name, "immutable", "cannot be changed after creation"))
+        return problems
+
+    def schema_errors(self, document: dict[str, Any]) -> list[InvalidParam]:
+        problems: list[InvalidParam] = []
+        for error in self._validator.iter_errors(document):
+            problems.extend(_to_params(error))
+        return problems
+
+    def check(self, document: dict[str, Any], previous: dict[str, Any] | None = None) -> list[InvalidParam]:
+        problems = self.write_violations(document, previous) + self.schema_errors(document)
+        unique = {(p.name, p.code, p.reason): p for p in problems}
+        return sorted(unique.values(), key=lambda p: (p.name, p.code))
+
+
+def _lookup(document: Any, path: tuple[Any, ...]) -> Any:
+    current = document
+    for part in path:
+        if isinstance(current, dict) and isinstance(part, str) and part in current:
+            current = current[part]
+        elif isinstance(current, list) and isinstance(part, int) and part < len(current):
+            current = current[part]
+        else:
+            return _MISSING
+    return current
+
+
+def _to_params(error: ValidationError) -> list[InvalidParam]:
+    base = list(error.absolute_path)
+    keyword = str(error.validator)
+    if keyword == "required":
+        names = [n for n in error.validator_value if repr(n) in error.message] or ["?"]
+        return [InvalidParam(dotted([*base, n]), "required", "is required") for n in names[:1]]
+    if keyword in ("additionalProperties", "unevaluatedProperties") and isinstance(error.instance, dict):
+        declared = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
+        extras = [key for key in error.instance if key not in declared]
+        return [
+            InvalidParam(dotted([*base, key]), "additionalProperties", "is not a property of this object")
+            for key in extras
+        ]
+    if keyword == "format":
+        explained = describe(str(error.validator_value))
+        reason = f"must be {explained}" if explained else error.message
+        return [InvalidParam(dotted(base), "format", reason)]
+    if keyword == "enum":
+        allowed = ", ".join(repr(v) for v in error.validator_value)
+        return [InvalidParam(dotted(base), "enum", f"must be one of {allowed}")]
+    return [InvalidParam(dotted(base), keyword, error.message)]

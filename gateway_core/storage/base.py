@@ -1,0 +1,61 @@
+"""The storage interface every backend implements, and the records it stores.
+
+A record is one object: its UUID, its creation and modification times (ISO-8601, UTC) and its
+data (the schema's properties). Collections are named by schema `$id`. Every method is a
+coroutine so that backends may wait for disks (group commit) or database servers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from gateway_core.query import ListQuery
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    id: str
+    created: str
+    modified: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Put:
+    """Insert the object, or replace the stored one with the same id."""
+
+    collection: str
+    obj: StoredObject
+
+
+@dataclass(frozen=True)
+class Delete:
+    collection: str
+    object_id: str
+
+
+Change = Put | Delete
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[StoredObject]
+    total: int
+
+
+class Store(Protocol):
+    """A backend: TinyDB (embedded, the default) or others behind the same four methods."""
+
+    async def get(self, collection: str, object_id: str) -> StoredObject | None:
+        """The object, or None when there is none with that id."""
+
+    async def write(self, changes: Sequence[Change]) -> None:
+        """Apply every change or none; return only once the changes are durable."""
+
+    async def query(self, collection: str, query: ListQuery) -> Page:
+        """One page of the objects matching every condition, in creation order, and the total."""
+
+    async def close(self) -> None:
+        """Release files, connections and locks."""

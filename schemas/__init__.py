@@ -1,0 +1,1 @@
+"""Schema files of the customer-interaction plugin (installed as `customer_interaction.schemas`)."""

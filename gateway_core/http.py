@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 from starlette.exceptions import HTTPException
@@ -21,13 +22,13 @@ from gateway_core.errors import (
     UnsupportedMediaType,
 )
 from gateway_core.manifest import Endpoint
+from gateway_core.query import project
 from gateway_core.schemas.registry import ObjectType
 from gateway_core.service import ObjectService, list_envelope, render
 
 log = logging.getLogger("gateway")
 
-LIST_METHODS = ("GET", "POST")
-ITEM_METHODS = ("GET", "PUT", "PATCH", "DELETE")
+_PAGING_PARAMETERS = {"_page", "page", "_start", "start", "_offset", "offset"}
 _ALL = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
@@ -98,6 +99,23 @@ async def read_json_body(request: Request, max_bytes: int) -> Any:
 Handler = Callable[[Request], Awaitable[Response]]
 
 
+def paging_links(request: Request, envelope: dict[str, Any]) -> str:
+    """RFC 8288 `Link` header with first/prev/next/last pages (page-based, keeping other parameters)."""
+    page, pages = envelope["page"], envelope["pages"]
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k not in _PAGING_PARAMETERS]
+
+    def url(number: int) -> str:
+        return f"{request.url.path}?{urlencode([*kept, ('_page', str(number))])}"
+
+    relations = [("first", 1)]
+    if page > 1:
+        relations.append(("prev", min(page - 1, pages)))
+    if page < pages:
+        relations.append(("next", page + 1))
+    relations.append(("last", pages))
+    return ", ".join(f'<{url(number)}>; rel="{rel}"' for rel, number in relations)
+
+
 def _dispatch(endpoint: Endpoint, handlers: dict[str, Handler]) -> Handler:
     allowed = endpoint.allowed(handlers)
 
@@ -122,7 +140,15 @@ def endpoint_routes(endpoint: Endpoint, object_type: ObjectType, base_path: str,
 
     async def list_objects(request: Request) -> Response:
         page, query = await service(request).list(schema_id, list(request.query_params.multi_items()))
-        return JSON(list_envelope([item(r) for r in page.items], page, query))
+        results = [item(r) for r in page.items]
+        if query.fields is not None:
+            results = [project(result, query.fields) for result in results]
+        envelope = list_envelope(results, page, query)
+        headers = {"X-Total-Count": str(page.total)}
+        links = paging_links(request, envelope)
+        if links:
+            headers["Link"] = links
+        return JSON(envelope, headers=headers)
 
     async def create(request: Request) -> Response:
         record = await service(request).create(schema_id, await read_json_body(request, max_body_bytes))

@@ -20,6 +20,7 @@ class PathInfo:
     types: frozenset[str]  # JSON Schema types; empty = any
     format: str | None
     in_array: bool  # the path crosses an array: any element may match
+    is_array: bool = False  # the value here is an array (types/format describe its items)
 
     @property
     def scalar_type(self) -> str:
@@ -69,7 +70,7 @@ def schema_paths(schemas: SchemaSet, object_type: ObjectType) -> dict[str, PathI
         if isinstance(items, dict):
             item_schema, item_base, item_seen = _merge(schemas, items, base, seen)
             if prefix:
-                paths[prefix] = PathInfo(prefix, _types(item_schema), _format(item_schema), True)
+                paths[prefix] = PathInfo(prefix, _types(item_schema), _format(item_schema), True, True)
             visit(item_schema, item_base, prefix, True, item_seen, depth + 1)
             return
         if prefix and prefix not in paths:

@@ -22,7 +22,7 @@ from tinydb.storages import Storage
 from gateway_core.errors import StoreError
 from gateway_core.query import ListQuery
 from gateway_core.storage.base import Change, Delete, Page, Put, StoredObject
-from gateway_core.storage.matching import matches_all
+from gateway_core.storage.tinydb_query import compile_query, sort_documents
 
 
 def write_atomically(path: Path, content: bytes) -> None:
@@ -153,16 +153,12 @@ class TinyDBStore:
 
     async def query(self, collection: str, query: ListQuery) -> Page:
         table = self._db.table(collection, cache_size=0)
-        found = [document for document in table.all() if matches_all(_record_view(document), query.conditions)]
-        found.sort(key=lambda document: document.doc_id)
-        window = found[query.offset : query.offset + query.limit]
-        return Page([_record(document) for document in window], len(found))
+        condition = compile_query(query)
+        found = table.search(condition) if condition is not None else table.all()
+        ordered = sort_documents(found, query.order)
+        window = ordered[query.offset : query.offset + query.limit]
+        return Page([_record(document) for document in window], len(ordered))
 
     async def close(self) -> None:
         self._db.close()
         self._lock.release()
-
-
-def _record_view(document: Any) -> StoredObject:
-    """A record sharing the document's data (read-only use: matching)."""
-    return StoredObject(document["id"], document["created"], document["modified"], document["data"])

@@ -67,10 +67,11 @@ def create_app(settings: Settings, gateway: Gateway | None = None, store: Store 
     """The ASGI application. The store (opened from settings unless given) is closed on shutdown."""
     gateway = gateway or load_gateway(settings)
     store = store or open_store(settings.database)
-    service = ObjectService(
-        gateway.schemas, store, default_limit=settings.default_limit, max_limit=settings.max_limit
-    )
     base = settings.base_path.rstrip("/")
+    service = ObjectService(
+        gateway.schemas, gateway.endpoints, store,
+        base_path=base, default_limit=settings.default_limit, max_limit=settings.max_limit,
+    )
     index = api_index(gateway, base)
 
     async def health(request: Request) -> Response:
@@ -81,7 +82,7 @@ def create_app(settings: Settings, gateway: Gateway | None = None, store: Store 
 
     routes: list[BaseRoute] = [Route("/health", health), Route(base or "/", api)]
     for endpoint in gateway.endpoints:
-        routes += endpoint_routes(endpoint, gateway.schemas.get(endpoint.schema_id), base, settings.max_body_bytes)
+        routes += endpoint_routes(endpoint, base, settings.max_body_bytes)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -22,9 +22,7 @@ from gateway_core.errors import (
     UnsupportedMediaType,
 )
 from gateway_core.manifest import Endpoint
-from gateway_core.query import project
-from gateway_core.schemas.registry import ObjectType
-from gateway_core.service import ObjectService, list_envelope, render
+from gateway_core.service import ObjectService, list_envelope
 
 log = logging.getLogger("gateway")
 
@@ -128,43 +126,48 @@ def _dispatch(endpoint: Endpoint, handlers: dict[str, Handler]) -> Handler:
     return dispatch
 
 
-def endpoint_routes(endpoint: Endpoint, object_type: ObjectType, base_path: str, max_body_bytes: int) -> list[Route]:
+def endpoint_routes(endpoint: Endpoint, base_path: str, max_body_bytes: int) -> list[Route]:
     schema_id = endpoint.schema_id
 
     def service(request: Request) -> ObjectService:
         value: ObjectService = request.app.state.service
         return value
 
-    def item(record: Any) -> dict[str, Any]:
-        return render(record, endpoint, object_type, base_path)
+    def params(request: Request) -> list[tuple[str, str]]:
+        return list(request.query_params.multi_items())
 
     async def list_objects(request: Request) -> Response:
-        page, query = await service(request).list(schema_id, list(request.query_params.multi_items()))
-        results = [item(r) for r in page.items]
-        if query.fields is not None:
-            results = [project(result, query.fields) for result in results]
+        gateway = service(request)
+        page, query = await gateway.list(schema_id, params(request))
+        results = [await gateway.present(schema_id, record, endpoint, query) for record in page.items]
         envelope = list_envelope(results, page, query)
-        headers = {"X-Total-Count": str(page.total)}
-        links = paging_links(request, envelope)
-        if links:
-            headers["Link"] = links
+        headers = {"X-Total-Count": str(page.total), "Link": paging_links(request, envelope)}
         return JSON(envelope, headers=headers)
 
     async def create(request: Request) -> Response:
-        record = await service(request).create(schema_id, await read_json_body(request, max_body_bytes))
+        gateway = service(request)
+        record = await gateway.create(schema_id, await read_json_body(request, max_body_bytes))
         location = f"{base_path}{endpoint.route}/{record.id}"
-        return JSON(item(record), status_code=201, headers={"Location": location})
+        document = await gateway.present(schema_id, record, endpoint)
+        return JSON(document, status_code=201, headers={"Location": location})
 
     async def read(request: Request) -> Response:
-        return JSON(item(await service(request).read(schema_id, request.path_params["id"])))
+        gateway = service(request)
+        query = gateway.item_options(schema_id, params(request))
+        record = await gateway.read(schema_id, request.path_params["id"])
+        return JSON(await gateway.present(schema_id, record, endpoint, query))
 
     async def replace(request: Request) -> Response:
+        gateway = service(request)
         body = await read_json_body(request, max_body_bytes)
-        return JSON(item(await service(request).replace(schema_id, request.path_params["id"], body)))
+        record = await gateway.replace(schema_id, request.path_params["id"], body)
+        return JSON(await gateway.present(schema_id, record, endpoint))
 
     async def update(request: Request) -> Response:
+        gateway = service(request)
         body = await read_json_body(request, max_body_bytes)
-        return JSON(item(await service(request).update(schema_id, request.path_params["id"], body)))
+        record = await gateway.update(schema_id, request.path_params["id"], body)
+        return JSON(await gateway.present(schema_id, record, endpoint))
 
     async def delete(request: Request) -> Response:
         await service(request).delete(schema_id, request.path_params["id"])

@@ -9,7 +9,7 @@ fit the path's type is a 400 naming the parameter. docs/query-language.md is the
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -48,7 +48,7 @@ _TEXT_OPERATORS = {"like", "regex", "contains"}
 _ORDERING_OPERATORS = {"gte", "gt", "lte", "lt"}
 _NULL_VALUES = {"is null": "is_null", "is not null": "is_not_null"}
 # Reserved parameters; the names without the underscore are aliases unless the schema has such a property.
-RESERVED = ("limit", "page", "start", "offset", "order", "search", "fields")
+RESERVED = ("limit", "page", "start", "offset", "order", "search", "fields", "extend")
 _KEY = re.compile(r"^(?P<name>[^\[\]]+)(?:\[(?P<inner>[^\[\]]*)\])?(?P<list>\[\])?$")
 
 
@@ -72,6 +72,18 @@ class Condition:
 
 
 @dataclass(frozen=True)
+class RelatedCondition:
+    """`condition` holds on a related object referenced at `path` (a join, resolved before storage:
+    the service replaces it by an `in` condition on the matching related ids)."""
+
+    path: str
+    target: str
+    condition: Condition | RelatedCondition
+    arrays: tuple[str, ...]
+    parameter: str
+
+
+@dataclass(frozen=True)
 class Order:
     """Sort by the first value at `path`; objects without one come last in either direction."""
 
@@ -91,12 +103,13 @@ class Search:
 
 @dataclass(frozen=True)
 class ListQuery:
-    conditions: tuple[Condition, ...] = ()
+    conditions: tuple[Condition | RelatedCondition, ...] = ()
     search: Search | None = None
     order: tuple[Order, ...] = ()
     limit: int = 30
     offset: int = 0
     fields: tuple[str, ...] | None = None
+    extend: tuple[str, ...] = ()
 
     @property
     def page(self) -> int:
@@ -168,11 +181,22 @@ def _path_list(raw_values: list[str], inner: str | None) -> list[str]:
     return [item.strip() for part in parts for item in part.split(",") if item.strip()]
 
 
+PathLookup = Callable[[str], Mapping[str, PathInfo]]
+
+
+def arrays_of(path: str, paths: Mapping[str, PathInfo]) -> tuple[str, ...]:
+    """The prefixes of `path` (itself included) whose values are arrays."""
+    parts = path.split(".")
+    prefixes = (".".join(parts[: index + 1]) for index in range(len(parts)))
+    return tuple(p for p in prefixes if (info := paths.get(p)) is not None and info.is_array)
+
+
 class _Parser:
-    def __init__(self, paths: Mapping[str, PathInfo], default_limit: int, max_limit: int) -> None:
+    def __init__(self, paths: Mapping[str, PathInfo], default_limit: int, max_limit: int, lookup: PathLookup | None = None) -> None:
         self.paths = paths
         self.default_limit = default_limit
         self.max_limit = max_limit
+        self.lookup = lookup
 
     def info(self, path: str, parameter: str) -> PathInfo:
         info = METADATA_PATHS.get(path) or self.paths.get(path)
@@ -181,9 +205,21 @@ class _Parser:
         return info
 
     def arrays(self, path: str) -> tuple[str, ...]:
+        return arrays_of(path, self.paths)
+
+    def related(self, key: str, path: str, inner: str | None, as_list: bool, raw: str | list[str], depth: int) -> RelatedCondition | None:
+        """`relation.rest` where `relation` is a reference path: a condition on the related objects."""
+        if self.lookup is None or depth > 4:
+            return None
         parts = path.split(".")
-        prefixes = (".".join(parts[: index + 1]) for index in range(len(parts)))
-        return tuple(p for p in prefixes if (info := self.paths.get(p)) is not None and info.is_array)
+        for cut in range(len(parts) - 1, 0, -1):
+            info = self.paths.get(".".join(parts[:cut]))
+            if info is not None and info.relation is not None:
+                prefix, rest = ".".join(parts[:cut]), ".".join(parts[cut:])
+                parser = _Parser(self.lookup(info.relation), self.default_limit, self.max_limit, self.lookup)
+                condition = parser.condition(key, rest, inner, as_list, raw, depth + 1)
+                return RelatedCondition(prefix, info.relation, condition, self.arrays(prefix), key)
+        return None
 
     def reserved_name(self, name: str) -> str | None:
         if name.startswith("_"):
@@ -192,7 +228,13 @@ class _Parser:
             return name
         return None
 
-    def condition(self, key: str, path: str, inner: str | None, as_list: bool, raw: str | list[str]) -> Condition:
+    def condition(
+        self, key: str, path: str, inner: str | None, as_list: bool, raw: str | list[str], depth: int = 0
+    ) -> Condition | RelatedCondition:
+        if path not in self.paths and path not in METADATA_PATHS:
+            joined = self.related(key, path, inner, as_list, raw, depth)
+            if joined is not None:
+                return joined
         info = self.info(path, key)
         kind = info.scalar_type
         arrays = self.arrays(path)
@@ -253,6 +295,7 @@ class _Parser:
         orders: list[Order] = []
         search: Search | None = None
         fields: list[str] | None = None
+        extend: list[str] = []
         lists: dict[tuple[str, str], list[str]] = {}
         for key, raw in params:
             match = _KEY.match(key)
@@ -279,8 +322,10 @@ class _Parser:
                 elif reserved == "fields":
                     fields = (fields or []) + _path_list([raw], inner)
                     for path in fields:
-                        if path not in ("id", "_self"):
+                        if path not in ("id", "_self", "embedded"):
                             self.info(path, key)
+                elif reserved == "extend":
+                    extend += _path_list([raw], inner)
                 else:
                     raise _bad(key, "unknownParameter", "is not a supported reserved parameter")
             elif as_list and inner is None:
@@ -291,7 +336,10 @@ class _Parser:
             conditions.append(self.condition(key, name, None, True, values))
         if offset is None:
             offset = ((page or 1) - 1) * limit
-        return ListQuery(tuple(conditions), search, tuple(orders), limit, offset, tuple(fields) if fields is not None else None)
+        return ListQuery(
+            tuple(conditions), search, tuple(orders), limit, offset,
+            tuple(fields) if fields is not None else None, tuple(extend),
+        )
 
 
 def parse_list_query(
@@ -299,20 +347,27 @@ def parse_list_query(
     paths: Mapping[str, PathInfo],
     default_limit: int,
     max_limit: int,
+    lookup: PathLookup | None = None,
 ) -> ListQuery:
-    return _Parser(paths, default_limit, max_limit).parse(params)
+    """`lookup` gives the paths of a related objecttype by `$id`, for filters across relations."""
+    return _Parser(paths, default_limit, max_limit, lookup).parse(params)
 
 
 def project(document: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
-    """Keep only the dotted `fields` (through arrays, element-wise); `id` and `_self` always stay."""
+    """Keep only the dotted `fields` (through arrays, element-wise); `id` and `_self` always stay,
+    and `embedded` keeps the related objects of the kept properties."""
     tree: dict[str, Any] = {}
     for path in fields:
         node = tree
         for part in path.split("."):
             node = node.setdefault(part, {})
-    kept = _project(document, tree)
     result = {key: document[key] for key in ("id", "_self") if key in document}
-    result.update({key: value for key, value in kept.items() if key not in result})
+    for key, value in _project(document, tree).items():
+        result.setdefault(key, value)
+    if "embedded" in document and "embedded" not in tree:
+        embedded = _project(document["embedded"], tree)
+        if embedded:
+            result["embedded"] = embedded
     return result
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from gateway_core.schemas.registry import ObjectType, SchemaSet
 
 _MAX_DEPTH = 8
+RELATION_KEYWORD = "x-relation"  # set by gateway_core.relations on reference properties
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,9 @@ class PathInfo:
     format: str | None
     in_array: bool  # the path crosses an array: any element may match
     is_array: bool = False  # the value here is an array (types/format describe its items)
+    relation: str | None = None  # the target schema `$id` when the value is a reference (UUID)
+    inverse: str | None = None  # a relation's `inversedBy`
+    cascade_delete: bool = False  # a relation's `cascadeDelete`
 
     @property
     def scalar_type(self) -> str:
@@ -70,11 +74,16 @@ def schema_paths(schemas: SchemaSet, object_type: ObjectType) -> dict[str, PathI
         if isinstance(items, dict):
             item_schema, item_base, item_seen = _merge(schemas, items, base, seen)
             if prefix:
-                paths[prefix] = PathInfo(prefix, _types(item_schema), _format(item_schema), True, True)
+                paths[prefix] = PathInfo(
+                    prefix, _types(item_schema), _format(item_schema), True, True,
+                    *_relation(item_schema, schema),
+                )
             visit(item_schema, item_base, prefix, True, item_seen, depth + 1)
             return
         if prefix and prefix not in paths:
-            paths[prefix] = PathInfo(prefix, _types(schema), _format(schema), in_array)
+            paths[prefix] = PathInfo(
+                prefix, _types(schema), _format(schema), in_array, False, *_relation(schema, schema)
+            )
         props = schema.get("properties")
         if isinstance(props, dict):
             for name, sub in props.items():
@@ -88,3 +97,13 @@ def schema_paths(schemas: SchemaSet, object_type: ObjectType) -> dict[str, PathI
 def _format(schema: dict[str, Any]) -> str | None:
     value = schema.get("format")
     return value if isinstance(value, str) else None
+
+
+def _relation(node: dict[str, Any], holder: dict[str, Any]) -> tuple[str | None, str | None, bool]:
+    """(target, inversedBy, cascadeDelete) of a reference node; `holder` is the array around it, if any."""
+    target = node.get(RELATION_KEYWORD)
+    if not isinstance(target, str):
+        return None, None, False
+    inverse = holder.get("inversedBy", node.get("inversedBy"))
+    cascade = holder.get("cascadeDelete", node.get("cascadeDelete")) is True
+    return target, inverse if isinstance(inverse, str) else None, cascade

@@ -1,0 +1,125 @@
+"""Rendering objects for clients: `id`, `_self`, the properties, and related objects under `embedded`.
+
+A relation property keeps the related object's UUID; the full related object appears under
+`embedded.<property>` (mirroring value objects and arrays on the way), down to the requested
+objecttype's `maxDepth` (default 3). An object already on the path from the root is not embedded
+again, so cycles end. `_extend` paths embed further along the named relations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from gateway_core.errors import BadRequest, InvalidParam
+from gateway_core.linking import ids_at
+from gateway_core.manifest import Endpoint
+from gateway_core.relations import RelationModel
+from gateway_core.schemas.registry import ObjectType
+from gateway_core.storage import Store, StoredObject
+
+
+def render(record: StoredObject, endpoint: Endpoint, object_type: ObjectType, base_path: str) -> dict[str, Any]:
+    """The object as clients see it: `id`, `_self` metadata, then the schema's properties."""
+    return {
+        "id": record.id,
+        "_self": {
+            "id": record.id,
+            "self": f"{base_path}{endpoint.route}/{record.id}",
+            "schema": {"id": object_type.id, "ref": object_type.id, "name": object_type.title},
+            "dateCreated": record.created,
+            "dateModified": record.modified,
+        },
+        **record.data,
+    }
+
+
+def _mirror(value: Any, parts: list[str], objects: dict[str, dict[str, Any]]) -> Any:
+    """The shape of `value` along `parts`, with the referenced ids replaced by embedded objects."""
+    if not parts:
+        if isinstance(value, list):
+            return [objects[v] for v in value if isinstance(v, str) and v in objects]
+        return objects.get(value) if isinstance(value, str) else None
+    if isinstance(value, list):
+        return [_mirror(element, parts, objects) for element in value]
+    if isinstance(value, dict) and parts[0] in value:
+        inner = _mirror(value[parts[0]], parts[1:], objects)
+        return {parts[0]: inner} if inner not in (None, []) else {}
+    return {}
+
+
+def _merge(left: Any, right: Any) -> Any:
+    if isinstance(left, dict) and isinstance(right, dict):
+        merged = dict(left)
+        for key, value in right.items():
+            merged[key] = _merge(merged[key], value) if key in merged else value
+        return merged
+    if isinstance(left, list) and isinstance(right, list) and len(left) == len(right):
+        return [_merge(a, b) for a, b in zip(left, right, strict=True)]
+    return right
+
+
+class Renderer:
+    def __init__(
+        self,
+        store: Store,
+        relations: RelationModel,
+        types: dict[str, ObjectType],
+        endpoints: Iterable[Endpoint],
+        base_path: str,
+    ) -> None:
+        self.store = store
+        self.relations = relations
+        self.types = types
+        self.base_path = base_path
+        self.endpoint_of: dict[str, Endpoint] = {}
+        for endpoint in endpoints:
+            self.endpoint_of.setdefault(endpoint.schema_id, endpoint)
+
+    def check_extend(self, schema_id: str, paths: tuple[str, ...], parameter: str = "_extend") -> None:
+        """Every `_extend` path must be a chain of relations."""
+        for path in paths:
+            current, rest = schema_id, path
+            while rest:
+                relation = next(
+                    (r for r in sorted(self.relations.of(current), key=lambda r: -len(r.path))
+                     if rest == r.path or rest.startswith(r.path + ".")),
+                    None,
+                )
+                if relation is None:
+                    reason = f"{path!r} is not a chain of relations of {self.types[schema_id].title}"
+                    raise BadRequest(f"Query parameter {parameter!r}: {reason}.",
+                                     invalid_params=[InvalidParam(parameter, "unknownPath", reason)])
+                current, rest = relation.target, rest[len(relation.path) + 1 :]
+
+    async def render(
+        self, schema_id: str, record: StoredObject, endpoint: Endpoint, extend: tuple[str, ...] = ()
+    ) -> dict[str, Any]:
+        max_depth = self.types[schema_id].max_depth
+        return await self._render(schema_id, record, endpoint, 0, max_depth, extend, frozenset({record.id}))
+
+    async def _render(
+        self, schema_id: str, record: StoredObject, endpoint: Endpoint, depth: int, max_depth: int,
+        extend: tuple[str, ...], trail: frozenset[str],
+    ) -> dict[str, Any]:
+        document = render(record, endpoint, self.types[schema_id], self.base_path)
+        embedded: dict[str, Any] = {}
+        for relation in self.relations.of(schema_id):
+            deeper = tuple(e[len(relation.path) + 1 :] for e in extend if e.startswith(relation.path + "."))
+            if depth >= max_depth and relation.path not in extend and not deeper:
+                continue
+            objects: dict[str, dict[str, Any]] = {}
+            for target_id in ids_at(record.data, relation.path):
+                if target_id in trail or target_id in objects:
+                    continue
+                related = await self.store.get(relation.target, target_id)
+                if related is not None:
+                    objects[target_id] = await self._render(
+                        relation.target, related, self.endpoint_of[relation.target], depth + 1,
+                        max_depth, deeper, trail | {target_id},
+                    )
+            if objects:
+                embedded = _merge(embedded, _mirror(record.data, relation.path.split("."), objects))
+        if embedded:
+            document["embedded"] = embedded
+        return document

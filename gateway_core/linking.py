@@ -1,0 +1,313 @@
+"""One write request as a plan: nested creates, references, two-way links and deletes, all or nothing.
+
+A `WritePlan` loads the objects a request touches into a working set, changes them there and,
+only when everything is valid, hands the store one batch (`Store.write` applies it atomically).
+Rules (docs/relations.md):
+- a relation value may be a nested object (created; with an `id`: that object is updated), the
+  UUID of an existing object of the target schema, or its URL;
+- `inversedBy` links are kept in step on both sides;
+- deleting an object: relations with `cascadeDelete` delete dependants (a to-one reference with
+  cascadeDelete depends on its target; a to-many one owns its targets), two-way links are
+  unlinked, and any other reference makes the delete a 409 naming who references it.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+from gateway_core.errors import Conflict, InvalidParam, ValidationFailed
+from gateway_core.query import Condition, ListQuery, arrays_of
+from gateway_core.relations import Relation, RelationModel
+from gateway_core.schemas.formats import is_uuid
+from gateway_core.schemas.paths import PathInfo
+from gateway_core.storage import Delete, Put, Store, StoredObject
+
+OUTPUT_ONLY = ("_self", "embedded")
+ALL = 2**31 - 1
+
+Validate = Callable[[str, dict[str, Any], str, "dict[str, Any] | None", str], tuple[dict[str, Any], list[InvalidParam]]]
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396 JSON Merge Patch: objects merge recursively, `null` removes, the rest replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def ids_at(data: Any, path: str) -> list[str]:
+    """The UUIDs stored at a relation path (through value objects and arrays)."""
+    found: list[str] = []
+
+    def walk(value: Any, parts: list[str]) -> None:
+        if isinstance(value, list):
+            for element in value:
+                walk(element, parts)
+        elif not parts:
+            if isinstance(value, str):
+                found.append(value)
+        elif isinstance(value, dict) and parts[0] in value:
+            walk(value[parts[0]], parts[1:])
+
+    walk(data, path.split("."))
+    return found
+
+
+def _locations(value: Any, parts: list[str], name: str, holder: Any = None, key: Any = None) -> Iterator[tuple[Any, Any, str]]:
+    """(container, key, dotted name) of every value at the path, element-wise through arrays."""
+    if not parts:
+        if isinstance(value, list) and holder is not None:
+            for index in range(len(value)):
+                yield value, index, f"{name}.{index}"
+        elif holder is not None:
+            yield holder, key, name
+        return
+    if isinstance(value, list):
+        for index, element in enumerate(value):
+            yield from _locations(element, parts, f"{name}.{index}")
+    elif isinstance(value, dict) and parts[0] in value:
+        child = f"{name}.{parts[0]}" if name else parts[0]
+        yield from _locations(value[parts[0]], parts[1:], child, value, parts[0])
+
+
+def remove_reference(data: dict[str, Any], path: str, object_id: str) -> bool:
+    """Drop `object_id` from a relation path (a to-one key goes, a to-many element goes)."""
+    changed = False
+
+    def walk(value: Any, parts: list[str]) -> None:
+        nonlocal changed
+        if isinstance(value, list):
+            for element in value:
+                walk(element, parts)
+        elif isinstance(value, dict) and parts[0] in value:
+            if len(parts) > 1:
+                walk(value[parts[0]], parts[1:])
+            elif value[parts[0]] == object_id:
+                del value[parts[0]]
+                changed = True
+            elif isinstance(value[parts[0]], list) and object_id in value[parts[0]]:
+                value[parts[0]] = [v for v in value[parts[0]] if v != object_id]
+                changed = True
+
+    walk(data, path.split("."))
+    return changed
+
+
+class WritePlan:
+    def __init__(
+        self,
+        store: Store,
+        relations: RelationModel,
+        validate: Validate,
+        paths: Callable[[str], dict[str, PathInfo]],
+        routes: dict[str, list[str]],
+        clock: Callable[[], str],
+        titles: dict[str, str],
+    ) -> None:
+        self.store = store
+        self.relations = relations
+        self.validate = validate
+        self.paths = paths
+        self.routes = routes  # schema $id -> item route prefixes ("/api/kic/v1/partijen/")
+        self.clock = clock
+        self.titles = titles
+        self.working: dict[tuple[str, str], StoredObject] = {}
+        self.dirty: dict[tuple[str, str], None] = {}  # insertion-ordered: creation order is kept
+        self.deleted: set[tuple[str, str]] = set()
+        self.problems: list[InvalidParam] = []
+
+    # -- the working set ---------------------------------------------------------------------
+
+    async def load(self, schema_id: str, object_id: str) -> StoredObject | None:
+        key = (schema_id, object_id)
+        if key in self.deleted:
+            return None
+        if key not in self.working:
+            record = await self.store.get(schema_id, object_id) if is_uuid(object_id) else None
+            if record is None:
+                return None
+            self.working[key] = record
+        return self.working[key]
+
+    def keep(self, schema_id: str, record: StoredObject) -> None:
+        self.working[(schema_id, record.id)] = record
+        self.dirty[(schema_id, record.id)] = None
+
+    def touch(self, schema_id: str, record: StoredObject, data: dict[str, Any]) -> None:
+        self.keep(schema_id, StoredObject(record.id, record.created, self.clock(), data))
+
+    async def commit(self) -> None:
+        if self.problems:
+            raise ValidationFailed(self.problems)
+        changes: list[Put | Delete] = [
+            Put(schema_id, self.working[(schema_id, object_id)])
+            for schema_id, object_id in self.dirty
+            if (schema_id, object_id) not in self.deleted
+        ]
+        changes += [Delete(schema_id, object_id) for schema_id, object_id in self.deleted]
+        if changes:
+            await self.store.write(changes)
+
+    # -- create and update -------------------------------------------------------------------
+
+    async def create(self, schema_id: str, data: dict[str, Any], name: str = "", object_id: str | None = None) -> StoredObject:
+        object_id = object_id or str(uuid.uuid4())
+        now = self.clock()
+        placeholder = StoredObject(object_id, now, now, {})
+        self.working[(schema_id, object_id)] = placeholder  # lets nested objects refer back to it
+        data = await self._resolve(schema_id, data, name)
+        data, problems = self.validate(schema_id, data, object_id, None, name)
+        self.problems += problems
+        record = StoredObject(object_id, now, now, data)
+        self.keep(schema_id, record)
+        await self._link(schema_id, None, record)
+        return self.working[(schema_id, object_id)]
+
+    async def update(self, schema_id: str, current: StoredObject, data: dict[str, Any], name: str = "") -> StoredObject:
+        data = await self._resolve(schema_id, data, name)
+        data, problems = self.validate(schema_id, data, current.id, current.data, name)
+        self.problems += problems
+        record = StoredObject(current.id, current.created, self.clock(), data)
+        self.keep(schema_id, record)
+        await self._link(schema_id, current, record)
+        return self.working[(schema_id, current.id)]
+
+    def _problem(self, name: str, code: str, reason: str) -> None:
+        self.problems.append(InvalidParam(name, code, reason))
+
+    def _reference_id(self, relation: Relation, value: str, name: str) -> str | None:
+        """A UUID, or the URL (absolute or a path) of an object served by a target's endpoint."""
+        if is_uuid(value):
+            return value.lower()
+        path = urlsplit(value).path if "://" in value else value
+        route, _, candidate = path.rstrip("/").rpartition("/")
+        if f"{route}/" in self.routes.get(relation.target, []) and is_uuid(candidate):
+            return candidate.lower()
+        title = self.titles[relation.target]
+        self._problem(name, "relation", f"must be a {title} object, its UUID or its URL")
+        return None
+
+    async def _resolve(self, schema_id: str, data: dict[str, Any], prefix: str) -> dict[str, Any]:
+        """Replace every relation value by a UUID, creating or updating nested objects."""
+        for relation in self.relations.of(schema_id):
+            for container, key, name in list(_locations(data, relation.path.split("."), "")):
+                full = f"{prefix}.{name}" if prefix else name
+                value = container[key]
+                if value is None:
+                    continue
+                container[key] = await self._resolve_value(relation, value, full)
+        return data
+
+    async def _resolve_value(self, relation: Relation, value: Any, name: str) -> Any:
+        title = self.titles[relation.target]
+        if isinstance(value, dict):
+            body = {k: v for k, v in value.items() if k not in OUTPUT_ONLY}
+            nested_id = body.pop("id", None)
+            if nested_id is None:
+                return (await self.create(relation.target, body, name)).id
+            existing = await self.load(relation.target, str(nested_id))
+            if existing is None:
+                self._problem(f"{name}.id", "relation", f"there is no {title} with id {nested_id!r}")
+                return value
+            merged = merge_patch(copy.deepcopy(existing.data), body)
+            return (await self.update(relation.target, existing, merged, name)).id
+        if isinstance(value, str):
+            target_id = self._reference_id(relation, value, name)
+            if target_id is None:
+                return value
+            if await self.load(relation.target, target_id) is None:
+                self._problem(name, "relation", f"there is no {title} with id {target_id!r}")
+            return target_id
+        self._problem(name, "type", f"must be a {title} object, its UUID or its URL")
+        return value
+
+    # -- two-way links -----------------------------------------------------------------------
+
+    async def _link(self, schema_id: str, old: StoredObject | None, new: StoredObject) -> None:
+        for relation in self.relations.of(schema_id):
+            if relation.inverse is None or not relation.top_level:
+                continue
+            before = set(ids_at(old.data, relation.path)) if old else set()
+            after = set(ids_at(new.data, relation.path))
+            for target_id in before - after:
+                await self._detach(relation.target, target_id, relation.inverse, new.id)
+            for target_id in after - before:
+                await self._attach(relation, target_id, new.id)
+
+    async def _detach(self, schema_id: str, object_id: str, path: str, reference: str) -> None:
+        record = await self.load(schema_id, object_id)
+        if record is None:
+            return
+        data = copy.deepcopy(record.data)
+        if remove_reference(data, path, reference):
+            self.touch(schema_id, record, data)
+
+    async def _attach(self, relation: Relation, target_id: str, source_id: str) -> None:
+        assert relation.inverse is not None
+        target = await self.load(relation.target, target_id)
+        if target is None:
+            return
+        inverse = self.relations.at(relation.target, relation.inverse)
+        data = copy.deepcopy(target.data)
+        if inverse is not None and inverse.many:
+            current = list(data.get(relation.inverse) or [])
+            if source_id in current:
+                return
+            data[relation.inverse] = [*current, source_id]
+        else:
+            previous = data.get(relation.inverse)
+            if previous == source_id:
+                return
+            if isinstance(previous, str):  # a to-one inverse moves: the old holder lets go
+                await self._detach(relation.source, previous, relation.path, target_id)
+            data[relation.inverse] = source_id
+        self.touch(relation.target, target, data)
+
+    # -- delete ------------------------------------------------------------------------------
+
+    async def referrers(self, relation: Relation, object_id: str) -> list[StoredObject]:
+        paths = self.paths(relation.source)
+        condition = Condition(relation.path, "in", (object_id,), "string", relation.path, arrays_of(relation.path, paths))
+        page = await self.store.query(relation.source, ListQuery((condition,), limit=ALL))
+        found = [self.working.get((relation.source, r.id), r) for r in page.items]
+        return [r for r in found if (relation.source, r.id) not in self.deleted and object_id in ids_at(r.data, relation.path)]
+
+    async def delete(self, schema_id: str, record: StoredObject) -> None:
+        blockers: list[str] = []
+        await self._delete(schema_id, record, blockers)
+        if blockers:
+            shown = "; ".join(blockers[:10]) + ("; ..." if len(blockers) > 10 else "")
+            raise Conflict(f"{self.titles[schema_id]} {record.id} is still referenced: {shown}. "
+                           "Remove those references first.")
+
+    async def _delete(self, schema_id: str, record: StoredObject, blockers: list[str]) -> None:
+        key = (schema_id, record.id)
+        if key in self.deleted:
+            return
+        self.deleted.add(key)
+        for relation in self.relations.of(schema_id):  # a to-many relation with cascadeDelete owns its targets
+            if relation.cascade_delete and relation.many:
+                for target_id in ids_at(record.data, relation.path):
+                    target = await self.load(relation.target, target_id)
+                    if target is not None:
+                        await self._delete(relation.target, target, blockers)
+        for relation in list(self.relations.pointing_at(schema_id)):
+            for holder in await self.referrers(relation, record.id):
+                if relation.cascade_delete and not relation.many:
+                    await self._delete(relation.source, holder, blockers)
+                elif relation.inverse is not None or (relation.cascade_delete and relation.many):
+                    data = copy.deepcopy(holder.data)
+                    if remove_reference(data, relation.path, record.id):
+                        self.touch(relation.source, holder, data)
+                else:
+                    blockers.append(f"{self.titles[relation.source]} {holder.id} ({relation.path})")

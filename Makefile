@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 run: $(STAMP)
+	$(VENV)/bin/gateway install customer-interaction --data
 	$(VENV)/bin/gateway serve
 
 test: $(STAMP)

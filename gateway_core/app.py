@@ -63,15 +63,20 @@ def api_index(gateway: Gateway, base_path: str) -> dict[str, Any]:
     }
 
 
+def build_service(settings: Settings, gateway: Gateway, store: Store) -> ObjectService:
+    return ObjectService(
+        gateway.schemas, gateway.endpoints, store,
+        base_path=settings.base_path.rstrip("/"),
+        default_limit=settings.default_limit, max_limit=settings.max_limit,
+    )
+
+
 def create_app(settings: Settings, gateway: Gateway | None = None, store: Store | None = None) -> Starlette:
     """The ASGI application. The store (opened from settings unless given) is closed on shutdown."""
     gateway = gateway or load_gateway(settings)
     store = store or open_store(settings.database)
     base = settings.base_path.rstrip("/")
-    service = ObjectService(
-        gateway.schemas, gateway.endpoints, store,
-        base_path=base, default_limit=settings.default_limit, max_limit=settings.max_limit,
-    )
+    service = build_service(settings, gateway, store)
     index = api_index(gateway, base)
 
     async def health(request: Request) -> Response:

@@ -1,10 +1,11 @@
-"""The `gateway` command: serve, schemas check."""
+"""The `gateway` command: serve, schemas check, plugins, install."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,52 @@ def schemas_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def list_plugins(args: argparse.Namespace) -> int:
+    from gateway_core.app import load_gateway
+    from gateway_core.plugins import discover
+
+    plugins = discover()
+    if not plugins:
+        print("No plugins installed (entry-point group 'gateway.plugins').")
+        return 0
+    settings = _settings(args)
+    for plugin in plugins:
+        gateway = load_gateway(replace(settings, schemas=(), plugins=(plugin.name,)), plugins)
+        print(f"{plugin.name}: {plugin.title}")
+        for object_type in sorted(gateway.schemas.types.values(), key=lambda t: t.title.lower()):
+            routes = [f"{settings.base_path}{e.route}" for e in gateway.endpoints_for(object_type.id)]
+            print(f"  {object_type.title} ({object_type.id}): {', '.join(routes) or 'value object'}")
+    return 0
+
+
+def install_plugin(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from gateway_core.app import build_service, load_gateway
+    from gateway_core.installer import install
+    from gateway_core.storage import open_store
+
+    settings = _settings(args)
+    gateway = load_gateway(settings)
+    chosen = next((p for p in gateway.plugins if p.name == args.plugin), None)
+    if chosen is None:
+        loaded = ", ".join(p.name for p in gateway.plugins) or "none"
+        print(f"error: plugin {args.plugin!r} is not installed or not selected (loaded: {loaded})", file=sys.stderr)
+        return 1
+    store = open_store(settings.database)
+
+    async def run() -> dict[str, Any]:
+        try:
+            return await install(build_service(settings, gateway, store), chosen, args.data)
+        finally:
+            await store.close()
+
+    summary = asyncio.run(run())
+    loaded = f"; fixtures: {summary['created']} created, {summary['replaced']} replaced" if args.data else ""
+    print(f"Installed {chosen.name} into {settings.database}{loaded}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gateway", description="A schema-driven API gateway.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -90,6 +137,14 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("dirs", nargs="*", metavar="DIR", help="folders or files (default: the configured ones)")
     _add_settings_arguments(check)
     check.set_defaults(run=schemas_check)
+    plugins_parser = commands.add_parser("plugins", help="list installed plugins, their objecttypes and endpoints")
+    _add_settings_arguments(plugins_parser)
+    plugins_parser.set_defaults(run=list_plugins)
+    install_parser = commands.add_parser("install", help="register a plugin in the database")
+    install_parser.add_argument("plugin", help="the plugin's name, e.g. customer-interaction")
+    install_parser.add_argument("--data", action="store_true", help="also load its fixtures (demo data)")
+    _add_settings_arguments(install_parser)
+    install_parser.set_defaults(run=install_plugin)
     return parser
 
 
@@ -99,6 +154,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         result: int = args.run(args)
     except GatewayError as error:
         print(f"error: {error}", file=sys.stderr)
+        for param in getattr(error, "invalid_params", []):
+            print(f"  {param.name}: {param.reason} ({param.code})", file=sys.stderr)
         return 1
     return result
 

@@ -159,6 +159,26 @@ class ObjectService:
             await plan.delete(schema_id, current)
             await plan.commit()
 
+    async def put_many(self, objects: Sequence[tuple[str, str, dict[str, Any], str]]) -> tuple[int, int]:
+        """Create or replace (schema $id, object id, data, label) objects in ONE atomic batch, in
+        order, so later objects may refer to earlier ones; problems are named `<label>.<field>`.
+        Returns (created, replaced)."""
+        created = replaced = 0
+        async with self._serialised():
+            plan = self._plan()
+            for schema_id, object_id, data, label in objects:
+                clean, problems = self._data_from_body(data, object_id)
+                plan.problems += [InvalidParam(f"{label}.{p.name}", p.code, p.reason) for p in problems]
+                current = await plan.load(schema_id, object_id)
+                if current is None:
+                    await plan.create(schema_id, clean, label, object_id=object_id)
+                    created += 1
+                else:
+                    await plan.update(schema_id, current, clean, label)
+                    replaced += 1
+            await plan.commit()
+        return created, replaced
+
     # -- reads ---------------------------------------------------------------------------------
 
     async def _joined(self, condition: Condition | RelatedCondition) -> Condition:

@@ -49,6 +49,8 @@ def serve(args: argparse.Namespace) -> int:
     gateway = load_gateway(settings)
     _print_warnings(gateway)
     app = create_app(settings, gateway)
+    for source, pointer, message in app.state.service.relations.warnings:
+        print(f"warning: {source}: at {pointer}: {message}", file=sys.stderr)
     base = f"http://{settings.host}:{settings.port}{settings.base_path}"
     print(f"API:        {base}  (objecttypes and endpoints: GET {base})")
     print(f"Data file:  {Path(settings.database).resolve()}")

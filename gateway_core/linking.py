@@ -177,6 +177,8 @@ class WritePlan:
         data = await self._resolve(schema_id, data, name)
         data, problems = self.validate(schema_id, data, current.id, current.data, name)
         self.problems += problems
+        if data == current.data:
+            return current  # nothing changes: no write, dateModified stays
         record = StoredObject(current.id, current.created, self.clock(), data)
         self.keep(schema_id, record)
         await self._link(schema_id, current, record)

@@ -7,6 +7,7 @@ Besides JSON Schema validation this applies `default`s and enforces the gateway 
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -130,21 +131,29 @@ def _lookup(document: Any, path: tuple[Any, ...]) -> Any:
 def _to_params(error: ValidationError) -> list[InvalidParam]:
     base = list(error.absolute_path)
     keyword = str(error.validator)
+    value: Any = error.validator_value
     if keyword == "required":
-        names = [n for n in error.validator_value if repr(n) in error.message] or ["?"]
+        names = [n for n in value if repr(n) in error.message] or ["?"]
         return [InvalidParam(dotted([*base, n]), "required", "is required") for n in names[:1]]
     if keyword in ("additionalProperties", "unevaluatedProperties") and isinstance(error.instance, dict):
-        declared = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
-        extras = [key for key in error.instance if key not in declared]
+        schema = error.schema if isinstance(error.schema, dict) else {}
+        declared = schema.get("properties", {})
+        patterns = list(schema.get("patternProperties", {}))
+        extras = [
+            key for key in error.instance
+            if key not in declared and not any(re.search(pattern, key) for pattern in patterns)
+            # unevaluatedProperties: properties of subschemas (allOf, ...) count as declared too
+            and (keyword == "additionalProperties" or repr(key) in error.message)
+        ]
         return [
             InvalidParam(dotted([*base, key]), "additionalProperties", "is not a property of this object")
             for key in extras
         ]
     if keyword == "format":
-        explained = describe(str(error.validator_value))
+        explained = describe(str(value))
         reason = f"must be {explained}" if explained else error.message
         return [InvalidParam(dotted(base), "format", reason)]
     if keyword == "enum":
-        allowed = ", ".join(repr(v) for v in error.validator_value)
+        allowed = ", ".join(repr(v) for v in value)
         return [InvalidParam(dotted(base), "enum", f"must be one of {allowed}")]
     return [InvalidParam(dotted(base), keyword, error.message)]

@@ -45,6 +45,20 @@ def list_envelope(results: list[dict[str, Any]], page: Page, query: ListQuery) -
     }
 
 
+def _holds_value(data: Any, path: str) -> bool:
+    """Whether a value (a reference or a nested object) sits at the path, through arrays."""
+    parts = path.split(".")
+    values = [data]
+    for part in parts:
+        values = [
+            child
+            for value in values
+            for element in (value if isinstance(value, list) else [value])
+            if isinstance(element, dict) and (child := element.get(part)) is not None
+        ]
+    return bool(values)
+
+
 class ObjectService:
     def __init__(
         self,
@@ -117,9 +131,13 @@ class ObjectService:
             problems.append(InvalidParam("id", "readOnly", reason))
         return data, problems
 
+    def _refers(self, schema_id: str, data: dict[str, Any]) -> bool:
+        """Whether the data holds relation values (then writing it reads and may change others)."""
+        return any(_holds_value(data, r.path) for r in self.relations.of(schema_id))
+
     async def create(self, schema_id: str, body: Any, object_id: str | None = None) -> StoredObject:
         data, problems = self._data_from_body(body, None)
-        async with self._serialised(bool(self.relations.of(schema_id))):
+        async with self._serialised(self._refers(schema_id, data)):
             plan = self._plan()
             plan.problems += problems
             record = await plan.create(schema_id, data, object_id=object_id)

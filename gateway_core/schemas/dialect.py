@@ -39,6 +39,7 @@ _SUBSCHEMA_SINGLE = (
     "items", "additionalProperties", "unevaluatedProperties", "not", "if", "then", "else",
     "contains", "propertyNames", "additionalItems", "unevaluatedItems",
 )
+_PARTIAL = ("not", "if", "then", "else")
 _NON_SCHEMA_CG_TYPES = ("Mapping", "Collection", "Action", "Application", "Endpoint", "Source")
 
 Warning = tuple[str, str]
@@ -83,11 +84,22 @@ def translate(document: dict[str, Any]) -> tuple[dict[str, Any], list[Warning]]:
     return schema, warnings
 
 
-def _walk(node: Any, pointer: str, cg: bool, warnings: list[Warning], root: bool = False) -> None:
+def _walk(
+    node: Any,
+    pointer: str,
+    cg: bool,
+    warnings: list[Warning],
+    root: bool = False,
+    part: bool = False,
+) -> None:
+    """`part`: a member of allOf/anyOf/oneOf/if/then/else/not, which sees only part of the object
+    and so is never closed (the whole object is closed, or not, where it is declared)."""
     if not isinstance(node, dict):
         return
     if cg:
         _repair_cg_node(node, pointer, warnings)
+        # Before the children are walked: a child's own walk drops its boolean `required`.
+        _collect_required(node, pointer, warnings)
     _warn_misspelled(node, pointer, warnings, root)
     for key in _SUBSCHEMA_MAPS:
         children = node.get(key)
@@ -98,13 +110,12 @@ def _walk(node: Any, pointer: str, cg: bool, warnings: list[Warning], root: bool
         children = node.get(key)
         if isinstance(children, list):
             for index, child in enumerate(children):
-                _walk(child, f"{pointer}/{key}/{index}", cg, warnings)
+                _walk(child, f"{pointer}/{key}/{index}", cg, warnings, part=key != "prefixItems")
     for key in _SUBSCHEMA_SINGLE:
         if isinstance(node.get(key), dict):
-            _walk(node[key], f"{pointer}/{key}", cg, warnings)
-    if cg:
-        _collect_required(node, pointer, warnings)
-    _close_object(node)
+            _walk(node[key], f"{pointer}/{key}", cg, warnings, part=key in _PARTIAL)
+    if not part:
+        _close_object(node)
 
 
 def _repair_cg_node(node: dict[str, Any], pointer: str, warnings: list[Warning]) -> None:

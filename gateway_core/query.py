@@ -222,6 +222,8 @@ class _Parser:
         return None
 
     def reserved_name(self, name: str) -> str | None:
+        if name in METADATA_PATHS:  # `_self.dateCreated` is a filter, not a reserved parameter
+            return None
         if name.startswith("_"):
             return name[1:]
         if name in RESERVED and name not in self.paths:
@@ -248,8 +250,8 @@ class _Parser:
             if null_test:
                 return Condition(path, null_test, None, kind, key, arrays)
             self.comparable(info, key)
-            if "%" in raw and kind == "string":
-                return Condition(path, "contains", raw.replace("%", ""), kind, key, arrays)
+            if "%" in raw and kind in ("string", "date-time", "date"):
+                return Condition(path, "contains", raw.replace("%", ""), "string", key, arrays)
             return Condition(path, "eq", typed_value(raw, kind, key), kind, key, arrays)
         self.comparable(info, key)
         if inner not in OPERATORS:
@@ -302,6 +304,8 @@ class _Parser:
             if match is None:
                 raise _bad(key, "syntax", "is not a parameter name, path or path[operator]")
             name, inner, as_list = match["name"], match["inner"], bool(match["list"])
+            if inner == "" and not as_list:  # `prop[]`: the operator group took the brackets
+                inner, as_list = None, True
             reserved = self.reserved_name(name)
             if reserved is not None:
                 if reserved == "limit":
@@ -330,6 +334,8 @@ class _Parser:
                     raise _bad(key, "unknownParameter", "is not a supported reserved parameter")
             elif as_list and inner is None:
                 lists.setdefault((key, name), []).append(raw)
+            elif as_list:  # `prop[op][]=v` would otherwise silently become "one of", ignoring `op`
+                raise _bad(key, "operator", "cannot combine an operator with a list of values")
             else:
                 conditions.append(self.condition(key, name, inner, as_list, raw))
         for (key, name), values in lists.items():

@@ -20,6 +20,11 @@ run: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest
 
+# Not part of `test`: starts the gateway at 1k/10k/100k objects, drives it with wrk (installed with
+# apt-get when missing and root) and writes docs/performance.md. About 5 minutes.
+bench: $(STAMP)
+	$(VENV)/bin/python benchmarks/bench.py
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

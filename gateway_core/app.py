@@ -74,7 +74,10 @@ def build_service(settings: Settings, gateway: Gateway, store: Store) -> ObjectS
 def create_app(settings: Settings, gateway: Gateway | None = None, store: Store | None = None) -> Starlette:
     """The ASGI application. The store (opened from settings unless given) is closed on shutdown."""
     gateway = gateway or load_gateway(settings)
-    store = store or open_store(settings.database)
+    indexes: dict[str, list[str]] = {}
+    for schema_id, paths in ((s, p) for m in gateway.manifests for s, p in m.indexes.items()):
+        indexes.setdefault(schema_id, []).extend(paths)
+    store = store or open_store(settings.database, indexes)
     base = settings.base_path.rstrip("/")
     service = build_service(settings, gateway, store)
     index = api_index(gateway, base)

@@ -1,7 +1,8 @@
-"""Storage backends behind one interface (`Store`); `open_store` picks one from a database setting."""
+"""Storage backends behind one interface (`Store`); `open_store` picks one by database setting."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from gateway_core.errors import StoreError
@@ -10,11 +11,12 @@ from gateway_core.storage.base import Change, Delete, Page, Put, Store, StoredOb
 __all__ = ["Change", "Delete", "Page", "Put", "Store", "StoredObject", "open_store"]
 
 
-def open_store(database: str) -> Store:
-    """A file path opens the embedded TinyDB store."""
+def open_store(database: str, indexes: Mapping[str, Sequence[str]] | None = None) -> Store:
+    """A file path opens the embedded TinyDB store. `indexes`: collection (schema `$id`) -> the
+    dotted paths to keep hash indexes on (from the plugin manifests)."""
     if "://" in database:
         scheme = database.split("://", 1)[0]
         raise StoreError(f"database {database!r}: no storage backend for {scheme!r} URLs")
     from gateway_core.storage.tinydb_backend import TinyDBStore
 
-    return TinyDBStore(Path(database))
+    return TinyDBStore(Path(database), indexes)

@@ -3,6 +3,9 @@
 A record is one object: its UUID, its creation and modification times (ISO-8601, UTC) and its
 data (the schema's properties). Collections are named by schema `$id`. Every method is a
 coroutine so that backends may wait for disks (group commit) or database servers.
+
+Records a store returns may share their `data` with the stored state (the embedded store hands
+out its documents without copying them): treat them as read only and copy before changing.
 """
 
 from __future__ import annotations

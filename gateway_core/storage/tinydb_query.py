@@ -81,6 +81,9 @@ def _scalar_test(condition: Condition) -> Callable[[Any], bool]:
         return lambda v: isinstance(v, str) and pattern.search(v) is not None
     if op in _ORDERING:
         compare = _ORDERING[op]
+        if kind == "string":  # the same collation as sorting (first_value): case-insensitive
+            folded = str(wanted).casefold()
+            return lambda v: isinstance(v, str) and compare(v.casefold(), folded)
         return lambda v: (c := as_kind(v, kind)) is not None and _safe(compare, c, wanted)
     if op in ("is_null", "is_not_null"):  # is_null is compiled as the negation of is_not_null
         return lambda v: v is not None
@@ -101,7 +104,9 @@ def _leaf(test: Callable[[Any], bool]) -> Callable[[Any], bool]:
     return lambda value: any(test(v) for v in value) if isinstance(value, list) else test(value)
 
 
-def _path_query(root: Query, parts: list[str], done: str, arrays: tuple[str, ...], test: Callable[[Any], bool]) -> QueryInstance:
+def _path_query(
+    root: Query, parts: list[str], done: str, arrays: tuple[str, ...], test: Callable[[Any], bool]
+) -> QueryInstance:
     current = root
     for index, part in enumerate(parts):
         current = current[part]
@@ -117,7 +122,8 @@ def compile_condition(condition: Condition) -> QueryInstance:
     if condition.path in _METADATA:
         positive = Query()[_METADATA[condition.path]].test(test)
     else:
-        positive = _path_query(Query()["data"], condition.path.split("."), "", condition.arrays, test)
+        parts = condition.path.split(".")
+        positive = _path_query(Query()["data"], parts, "", condition.arrays, test)
     return ~positive if condition.operator in ("ne", "is_null") else positive
 
 
@@ -140,6 +146,15 @@ def _values(value: Any, parts: list[str]) -> Iterator[Any]:
         yield value
     elif isinstance(value, dict) and parts[0] in value:
         yield from _values(value[parts[0]], parts[1:])
+
+
+METADATA_PATHS = frozenset(_METADATA)  # query paths answered from the record, not from `data`
+
+
+def values_at(data: Any, parts: list[str]) -> Iterator[Any]:
+    """Every value at the dotted path `parts` in `data`, through arrays (for indexes): a superset of
+    the values `compile_condition` tests there."""
+    return _values(data, parts)
 
 
 def compile_search(search: Search) -> QueryInstance:
@@ -169,7 +184,8 @@ def first_value(document: dict[str, Any], order: Order) -> Any:
     if order.path in _METADATA:
         raw = document.get(_METADATA[order.path])
     else:
-        raw = next(_values(document.get("data"), order.path.split(".")), None)
+        values = _values(document.get("data"), order.path.split("."))
+        raw = next((value for value in values if value is not None), None)  # null is no value
     value = as_kind(raw, order.kind)
     return value.casefold() if isinstance(value, str) else value
 

@@ -1,0 +1,691 @@
+"""`make bench`: the gateway under load at 1,000, 10,000 and 100,000 stored Partij objects.
+
+For each size: a data file written directly in TinyDB's format (valid Partij records with unique
+BSNs passing the eleven-test), the gateway started on it (`gateway serve`, access log off), its
+start-up time (process start to the first 200 on /health) and resident memory (VmRSS), then per
+scenario a load generator for a fixed time: GET item, GET list by BSN, GET list with `_search`,
+POST, PATCH. A bare Starlette endpoint on uvicorn (uvloop + httptools, one worker) is measured in
+the same run as the baseline. The results go to docs/performance.md between the bench markers.
+
+The load generator is wrk (installed with apt-get when missing and running as root), else a small
+asyncio HTTP/1.1 client of our own. Never part of `make test`.
+
+    .venv/bin/python benchmarks/bench.py [--sizes 1000,10000,100000] [--duration 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime
+import http.client
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(BENCH))
+
+from partijen import partij, write_data_file  # noqa: E402
+
+PLUGIN_ROUTE = "/api/kic/v1/partijen"
+BSN_PATH = "externeIdentificatie.partijIdentificator.objectId"
+TYPE_PATH = "externeIdentificatie.partijIdentificator.objecttype"
+SEARCH_TERMS = ["jansen", "bakker", "visser", "meijer", "dossier"]
+SCENARIOS = {
+    "get_item": "GET item",
+    "list_bsn": "GET list, BSN query",
+    "list_search": "GET list, `_search`",
+    "post": "POST",
+    "patch": "PATCH",
+}
+SEARCH_CONNECTIONS = (
+    4  # a `_search` scans every object: few connections, or latency is all queueing
+)
+START_MARK, END_MARK = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+@dataclass
+class Result:
+    scenario: str
+    connections: int
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    failed: int
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+@dataclass
+class Target:
+    label: str
+    schema_id: str
+    route: str
+    arguments: list[str]
+    environment: dict[str, str]
+
+
+@dataclass
+class SizeRun:
+    objects: int
+    startup_s: float
+    rss_kb: int
+    results: dict[str, Result] = field(default_factory=dict)
+    shutdown_s: float = 0.0
+    baseline: Result | None = None
+    document_bytes: float = 0.0
+
+
+# -- the machine -------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, str]:
+    model = "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    memory = "unknown"
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    return {
+        "nproc": str(os.cpu_count()),
+        "cpu": model,
+        "memory": memory,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "commit": (commit or "unknown") + (" with local changes" if dirty else ""),
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def request(port: int, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        connection.request(method, path, json.dumps(body) if body is not None else None, headers)
+        response = connection.getresponse()
+        content = response.read()
+        try:
+            return response.status, json.loads(content) if content else None
+        except ValueError:
+            return response.status, content
+    finally:
+        connection.close()
+
+
+def settle(port: int, limit: float = 120.0) -> None:
+    """Wait until the server is idle: requests still queued from a run (a slow `_search` goes on
+    after the load generator stops) must not delay the next measurement."""
+    deadline = time.perf_counter() + limit
+    quick = 0
+    while quick < 3 and time.perf_counter() < deadline:
+        begin = time.perf_counter()
+        request(port, "GET", "/health")
+        quick = quick + 1 if time.perf_counter() - begin < 0.005 else 0
+        time.sleep(0.05)
+
+
+class Server:
+    """A server process; `started` is the time from process start to the first 200 on /health."""
+
+    def __init__(self, command: list[str], environment: dict[str, str], cwd: Path) -> None:
+        self.port = free_port()
+        command = [part.replace("{port}", str(self.port)) for part in command]
+        self.log = cwd / f"server-{self.port}.log"
+        begin = time.perf_counter()
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(
+                command, cwd=cwd, env=environment, stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = begin + 120
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the server stopped: {self.log.read_text()[-2000:]}")
+            try:
+                if request(self.port, "GET", "/health")[0] == 200:
+                    break
+            except OSError:
+                pass
+            if time.perf_counter() > deadline:
+                self.stop()
+                raise RuntimeError("the server did not answer /health within 120 s")
+            time.sleep(0.005)
+        self.started = time.perf_counter() - begin
+
+    def stop(self) -> float:
+        begin = time.perf_counter()
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(120)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return time.perf_counter() - begin
+
+
+# -- what to serve -------------------------------------------------------------------------------
+
+
+def base_environment() -> dict[str, str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    environment["GATEWAY_LOG_LEVEL"] = "warning"
+    return environment
+
+
+def gateway_command(database: Path, target: Target) -> list[str]:
+    gateway = Path(sys.executable).with_name("gateway")
+    serve = [str(gateway)] if gateway.exists() else [sys.executable, "-m", "gateway_core.cli"]
+    return [*serve, "serve", "--database", str(database), "--port", "{port}", *target.arguments]
+
+
+def sample_body() -> dict[str, Any]:
+    return partij(1, "111222333", random.Random(0))
+
+
+def probe(
+    target: Target, work: Path, find: Callable[[dict[str, Any]], tuple[str, str] | None]
+) -> Target | None:
+    """Serve `target` on an empty file; its Partij endpoint must store a generated body as is."""
+    folder = Path(tempfile.mkdtemp(prefix="probe-", dir=work))
+    database = folder / "gateway.json"
+    try:
+        server = Server(gateway_command(database, target), target.environment, folder)
+    except RuntimeError as error:
+        print(f"  {target.label}: not usable ({str(error).strip().splitlines()[-1][:200]})")
+        return None
+    try:
+        status, index = request(server.port, "GET", "/api")
+        found = find(index) if status == 200 and isinstance(index, dict) else None
+        if found is None:
+            print(f"  {target.label}: no Partij endpoint in GET /api")
+            return None
+        schema_id, route = found
+        status, created = request(server.port, "POST", route, sample_body())
+        if status != 201:
+            print(f"  {target.label}: POST {route} answered {status}: {str(created)[:300]}")
+            return None
+    finally:
+        server.stop()
+    tables = orjson.loads(database.read_bytes())
+    documents = [d for table in tables.values() for d in table.values()]
+    if len(documents) != 1 or documents[0].get("data") != sample_body():
+        print(f"  {target.label}: stores a Partij differently from the generated records")
+        return None
+    return Target(target.label, schema_id, route, target.arguments, target.environment)
+
+
+def choose_target(work: Path) -> Target:
+    def plugin_partij(index: dict[str, Any]) -> tuple[str, str] | None:
+        for object_type in index.get("objecttypes", []):
+            for endpoint in object_type.get("endpoints", []):
+                if endpoint.rstrip("/").endswith(PLUGIN_ROUTE.removeprefix("/api")):
+                    return object_type["$id"], endpoint
+        return None
+
+    def any_partij(index: dict[str, Any]) -> tuple[str, str] | None:
+        for object_type in index.get("objecttypes", []):
+            if object_type.get("title") == "Partij" and object_type.get("endpoints"):
+                return object_type["$id"], object_type["endpoints"][0]
+        return None
+
+    plugin = Target(
+        "the customer-interaction plugin",
+        "",
+        "",
+        ["--plugin", "customer-interaction"],
+        base_environment(),
+    )
+    chosen = probe(plugin, work, plugin_partij)
+    if chosen is not None:
+        return chosen
+    own = Target(
+        "benchmarks/schemas/klant.partij.schema.json (the plugin's Partij is not loadable)",
+        "",
+        "",
+        ["--schemas", str(BENCH / "schemas")],
+        {**base_environment(), "GATEWAY_PLUGINS": ""},
+    )
+    chosen = probe(own, work, any_partij)
+    if chosen is None:
+        raise SystemExit("neither the plugin nor the benchmark's own Partij schema can be served")
+    return chosen
+
+
+# -- load generators -----------------------------------------------------------------------------
+
+
+def ensure_wrk() -> str | None:
+    if os.environ.get("BENCH_NO_WRK"):  # to try the asyncio client
+        return None
+    found = shutil.which("wrk")
+    if found:
+        return found
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
+        print("wrk is missing: apt-get install -y wrk")
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        if subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], **quiet).returncode:
+            subprocess.run(["apt-get", "update", "-qq"], **quiet)
+            subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], **quiet)
+    return shutil.which("wrk")
+
+
+class Load:
+    """Runs one scenario for a fixed time against 127.0.0.1:port and reports a `Result`."""
+
+    def __init__(self, wrk: str | None, work: Path, duration: float, connections: int) -> None:
+        self.wrk = wrk
+        self.work = work
+        self.duration = duration
+        self.connections = connections
+
+    @property
+    def name(self) -> str:
+        if self.wrk:
+            version = subprocess.run([self.wrk, "-v"], capture_output=True, text=True)
+            first = (version.stdout + version.stderr).strip().splitlines()
+            return (first[0].split(" [")[0] if first else "wrk") + ", 1 thread"
+        return "the benchmark's asyncio HTTP/1.1 client"
+
+    def run(
+        self,
+        scenario: str,
+        port: int,
+        path: str,
+        items: list[str],
+        connections: int | None = None,
+        duration: float | None = None,
+    ) -> Result:
+        connections = connections or self.connections
+        duration = duration or self.duration
+        if self.wrk:
+            return self._wrk(scenario, port, path, items, connections, duration)
+        return asyncio.run(_async_load(scenario, port, path, items, connections, duration))
+
+    def _wrk(
+        self,
+        scenario: str,
+        port: int,
+        path: str,
+        items: list[str],
+        connections: int,
+        duration: float,
+    ) -> Result:
+        script = self.work / f"{scenario}.lua"
+        script.write_text(
+            (BENCH / "wrk" / "common.lua").read_text()
+            + (BENCH / "wrk" / f"{scenario}.lua").read_text()
+        )
+        listing = self.work / f"{scenario}.items"
+        listing.write_text("\n".join(items) + "\n")
+        environment = {**os.environ, "BENCH_ITEMS": str(listing), "BENCH_PATH": path}
+        command = [
+            self.wrk,
+            "-t1",
+            f"-c{connections}",
+            f"-d{duration:g}s",
+            "--timeout",
+            "30s",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{port}{path}",
+        ]
+        output = subprocess.run(command, capture_output=True, text=True, env=environment)
+        match = re.search(r"^BENCH (\{.*\})$", output.stdout, re.MULTILINE)
+        if not match:
+            raise RuntimeError(f"wrk failed: {output.stdout}{output.stderr}")
+        data = json.loads(match.group(1))
+        failed = sum(data[key] for key in ("connect", "read", "write", "status", "timeout"))
+        return Result(
+            scenario,
+            connections,
+            data["requests"],
+            data["duration_us"] / 1e6,
+            data["p50_us"] / 1000,
+            data["p99_us"] / 1000,
+            failed,
+        )
+
+
+def _requests(
+    scenario: str, path: str, items: list[str], rng: random.Random
+) -> Iterator[tuple[str, str, bytes | None]]:
+    """The same requests as the wrk scripts: (method, target, body)."""
+    counter = 0
+    while True:
+        counter += 1
+        if scenario in ("get_item", "patch"):
+            target = f"{path}/{rng.choice(items)}"
+            if scenario == "get_item":
+                yield "GET", target, None
+            else:
+                yield (
+                    "PATCH",
+                    target,
+                    orjson.dumps({"interneNotitie": f"Gewijzigd bij meting {counter}"}),
+                )
+        elif scenario == "list_bsn":
+            yield (
+                "GET",
+                f"{path}?{BSN_PATH}={rng.choice(items)}&{TYPE_PATH}=ingeschrevenpersoon",
+                None,
+            )
+        elif scenario == "list_search":
+            yield "GET", f"{path}?_search={rng.choice(items)}", None
+        elif scenario == "post":
+            first = f"{20_000_000 + counter:08d}"
+            check = sum((9 - i) * int(d) for i, d in enumerate(first)) % 11
+            if check == 10:
+                continue
+            body = (
+                items[0]
+                .replace("__BSN__", first + str(check))
+                .replace("__NUMMER__", str(1_000_000 + counter))
+            )
+            yield "POST", path, body.encode()
+        else:
+            yield "GET", path, None
+
+
+async def _async_load(
+    scenario: str, port: int, path: str, items: list[str], connections: int, duration: float
+) -> Result:
+    latencies: list[float] = []
+    failed = 0
+    requests = _requests(scenario, path, items, random.Random(1))
+    stop_at = time.perf_counter() + duration
+
+    async def connection() -> None:
+        nonlocal failed
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while time.perf_counter() < stop_at:
+                method, target, body = next(requests)
+                head = f"{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                if body is not None:
+                    head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+                begin = time.perf_counter()
+                writer.write(head.encode() + b"\r\n" + (body or b""))
+                status_line = await reader.readline()
+                length = 0
+                while (line := await reader.readline()) not in (b"\r\n", b""):
+                    name, _, value = line.decode("latin-1").partition(":")
+                    if name.strip().lower() == "content-length":
+                        length = int(value)
+                await reader.readexactly(length)
+                latencies.append(time.perf_counter() - begin)
+                if not status_line.split()[1].startswith((b"2", b"3")):
+                    failed += 1
+        finally:
+            writer.close()
+
+    begin = time.perf_counter()
+    await asyncio.gather(*(connection() for _ in range(connections)))
+    seconds = time.perf_counter() - begin
+    latencies.sort()
+    p50 = statistics.median(latencies) if latencies else 0.0
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else 0.0
+    return Result(scenario, connections, len(latencies), seconds, p50 * 1000, p99 * 1000, failed)
+
+
+# -- the measurements ----------------------------------------------------------------------------
+
+
+def measure_baseline(load: Load, work: Path) -> Result:
+    folder = Path(tempfile.mkdtemp(prefix="baseline-", dir=work))
+    server = Server(
+        [sys.executable, str(BENCH / "baseline.py"), "{port}"], base_environment(), folder
+    )
+    try:
+        load.run("baseline", server.port, "/", [""], duration=1)  # warm-up
+        return load.run("baseline", server.port, "/", [""])
+    finally:
+        server.stop()
+
+
+def post_template() -> str:
+    body = partij(1, "__BSN__", random.Random(5))
+    body["nummer"] = 0
+    return orjson.dumps(body).decode().replace('"nummer":0', '"nummer":__NUMMER__')
+
+
+def measure_size(objects: int, target: Target, load: Load, work: Path) -> SizeRun:
+    folder = Path(tempfile.mkdtemp(prefix=f"n{objects}-", dir=work))
+    database = folder / "gateway.json"
+    began = time.perf_counter()
+    ids, bsns = write_data_file(database, target.schema_id, objects)
+    print(
+        f"  {objects:,} Partij records written in {time.perf_counter() - began:.1f} s "
+        f"({database.stat().st_size / 2**20:.0f} MiB)"
+    )
+    server = Server(gateway_command(database, target), target.environment, folder)
+    run = SizeRun(objects, server.started, 0)
+    run.document_bytes = database.stat().st_size / objects if objects else 0.0
+    try:
+        if objects:
+            sample = random.Random(objects).sample(range(objects), min(objects, 5_000))
+            some_ids = [ids[i] for i in sample]
+            some_bsns = [bsns[i] for i in sample]
+            for bsn in some_bsns[:5]:  # also lets the automatic index rule see the BSN filter
+                query = f"{BSN_PATH}={bsn}&{TYPE_PATH}=ingeschrevenpersoon"
+                status, page = request(server.port, "GET", f"{target.route}?{query}")
+                assert status == 200 and page["total"] == 1, (status, page)
+            load.run("get_item", server.port, target.route, some_ids, duration=1)  # warm-up
+            settle(server.port)
+        run.rss_kb = rss_kb(server.process.pid)
+        if objects:
+            plan = [
+                ("get_item", some_ids, None),
+                ("list_bsn", some_bsns, None),
+                ("list_search", SEARCH_TERMS, SEARCH_CONNECTIONS),
+                ("post", [post_template()], None),
+                ("patch", some_ids, None),
+            ]
+            for scenario, items, connections in plan:
+                settle(server.port)
+                result = load.run(scenario, server.port, target.route, items, connections)
+                run.results[scenario] = result
+                print(
+                    f"    {SCENARIOS[scenario]:<22} {result.rps:9,.0f} req/s"
+                    f"  p50 {result.p50_ms:8.2f} ms  p99 {result.p99_ms:8.2f} ms"
+                    f"  failed {result.failed}"
+                )
+    finally:
+        run.shutdown_s = server.stop()
+    return run
+
+
+# -- the report ----------------------------------------------------------------------------------
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def kb(value: float) -> str:
+    return f"{value / 1000:.2f} KB"
+
+
+def report(
+    info: dict[str, str], target: Target, load: Load, runs: list[SizeRun], duration: float
+) -> str:
+    """The markdown section: setup, one table of requests, one of start-up and memory, targets."""
+    empty = next((run for run in runs if not run.objects), None)
+    sized = [run for run in runs if run.objects]
+    baselines = ", ".join(f"{run.baseline.rps:,.0f}" for run in sized if run.baseline)
+    lines = [
+        f"Measured {info['date']} by `make bench` (benchmarks/bench.py), commit {info['commit']}.",
+        "",
+        f"- Machine: {info['nproc']} CPUs ({info['cpu']}), {info['memory']} memory, "
+        f"Linux {info['kernel']}, Python {info['python']}; the gateway, the load generator and "
+        "the baseline share it.",
+        f"- Load: {load.name} over 127.0.0.1, {load.connections} connections "
+        f"({SEARCH_CONNECTIONS} for `_search`), {duration:g} s per measurement; the gateway as "
+        "`gateway serve` (uvicorn, uvloop + httptools, one process, access log off).",
+        f"- Served: {target.label}, `{target.route}`; Partij records of "
+        f"{kb(runs[-1].document_bytes)} as JSON.",
+        "- Baseline: a bare Starlette endpoint on uvicorn (uvloop + httptools, one worker), "
+        f"measured just before each size ({baselines} req/s): the shared machine's speed drifts, "
+        "so each size is compared with its own baseline.",
+        "",
+        "| objects | request | req/s | of baseline | p50 ms | p99 ms | failed |",
+        "|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for run in sized:
+        base = run.baseline.rps if run.baseline else float("nan")
+        for scenario, result in run.results.items():
+            lines.append(
+                f"| {run.objects:,} | {SCENARIOS[scenario]} | {result.rps:,.0f} "
+                f"| {result.rps / base:.0%} | {result.p50_ms:.2f} | {result.p99_ms:.2f} "
+                f"| {result.failed} |"
+            )
+    lines += [
+        "",
+        "| objects | start-up (process start to first 200 on /health) | shut-down (with "
+        "compaction) | VmRSS | VmRSS / object | (VmRSS - VmRSS empty) / object |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for run in runs:
+        whole = kb(run.rss_kb * 1024 / run.objects) if run.objects else "-"
+        extra = (
+            kb((run.rss_kb - empty.rss_kb) * 1024 / run.objects) if run.objects and empty else "-"
+        )
+        lines.append(
+            f"| {run.objects:,} | {run.startup_s:.2f} s | {run.shutdown_s:.2f} s "
+            f"| {run.rss_kb / 1024:.0f} MiB | {whole} | {extra} |"
+        )
+    lines += ["", "| target | measured | |", "|---|---|---|"]
+    lines += [f"| {name} | {measured} | {verdict(ok)} |" for name, measured, ok in targets(sized)]
+    failures = sum(r.failed for run in sized for r in run.results.values())
+    if failures:
+        lines += ["", f"**{failures} requests failed** (errors or non-2xx answers): see the table."]
+    return "\n".join(lines)
+
+
+def targets(sized: list[SizeRun]) -> list[tuple[str, str, bool]]:
+    large, small = sized[-1], sized[0]
+    base = large.baseline.rps if large.baseline else float("nan")
+    post, first_post = large.results["post"], small.results["post"]
+    item, bsn = large.results["get_item"], large.results["list_bsn"]
+    ratio = post.p50_ms / first_post.p50_ms
+    per_object = large.rss_kb * 1024 / large.objects
+    n, m = f"{large.objects:,}", f"{small.objects:,}"
+    return [
+        (
+            f"POST p50 at {n} <= 1.5 x p50 at {m}",
+            f"{post.p50_ms:.2f} / {first_post.p50_ms:.2f} ms = {ratio:.2f} x",
+            ratio <= 1.5,
+        ),
+        (f">= 2,000 durable POSTs/s at {n}", f"{post.rps:,.0f} /s", post.rps >= 2000),
+        (f"GET item at {n} >= 50% of baseline", f"{item.rps / base:.0%}", item.rps >= 0.5 * base),
+        (
+            f"BSN list query at {n} >= 40% of baseline",
+            f"{bsn.rps / base:.0%}",
+            bsn.rps >= 0.4 * base,
+        ),
+        (f"start-up with {n} < 3 s", f"{large.startup_s:.2f} s", large.startup_s < 3),
+        (
+            "< 5 KB memory per object",
+            f"{kb(per_object)} (whole VmRSS / objects)",
+            per_object < 5000,
+        ),
+    ]
+
+
+def write_report(section: str, document: Path) -> None:
+    block = f"{START_MARK}\n{section}\n{END_MARK}"
+    if document.exists() and START_MARK in (text := document.read_text()) and END_MARK in text:
+        before, rest = text.split(START_MARK, 1)
+        after = rest.split(END_MARK, 1)[1]
+        document.write_text(before + block + after)
+    else:
+        document.parent.mkdir(parents=True, exist_ok=True)
+        document.write_text(f"# Performance\n\n{block}\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per measurement")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--output", type=Path, default=ROOT / "docs" / "performance.md")
+    parser.add_argument("--no-report", action="store_true", help="print only; leave the doc alone")
+    args = parser.parse_args(argv)
+    sizes = [int(size) for size in args.sizes.split(",")]
+    info = machine()
+    print(f"{info['date']}: {info['nproc']} x {info['cpu']}, {info['memory']}")
+    with tempfile.TemporaryDirectory(prefix="gateway-bench-") as folder:
+        work = Path(folder)
+        load = Load(ensure_wrk(), work, args.duration, args.connections)
+        print(f"load generator: {load.name}")
+        print("choosing what to serve:")
+        target = choose_target(work)
+        print(f"  serving {target.label} at {target.route}")
+        runs = [measure_size(0, target, load, work)]
+        for objects in sizes:
+            print(f"{objects:,} objects:")
+            baseline = measure_baseline(load, work)
+            print(f"  baseline {baseline.rps:,.0f} req/s")
+            runs.append(measure_size(objects, target, load, work))
+            runs[-1].baseline = baseline
+            print(f"  start-up {runs[-1].startup_s:.2f} s, VmRSS {runs[-1].rss_kb / 1024:.0f} MiB")
+    section = report(info, target, load, runs, args.duration)
+    print()
+    print(section)
+    if not args.no_report:
+        write_report(section, args.output)
+        print(f"\nwritten to {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

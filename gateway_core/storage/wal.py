@@ -1,0 +1,248 @@
+"""The files of the embedded store: the TinyDB data file (snapshot) and its write-ahead log.
+
+- The data file keeps TinyDB's format, `{"<table>": {"<doc_id>": {...}}}`, and is only ever
+  replaced whole and atomically (`write_atomically`: temporary file, fsync, rename, fsync of the
+  folder), so it is always a complete snapshot that plain `tinydb.TinyDB(path)` can read.
+- The log `<data file>.log` holds the changes made since that snapshot: one JSON line per
+  `Store.write` batch, `[["p", table, document], ["d", table, object_id], ...]`, appended and
+  fsynced before the write is acknowledged. A line counts only when it is complete (valid JSON
+  ending in a newline); a torn last line (a crash in the middle of an append, never acknowledged)
+  is dropped whole on open, so a batch is all-or-nothing across crashes too.
+- Compaction writes a new snapshot and then replaces the log by the part of it written after the
+  snapshot was taken (again atomically). A crash between the two leaves a log whose first lines
+  are already in the snapshot: replaying them again is harmless, every change is an upsert or a
+  delete by object id.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import orjson
+
+from gateway_core.errors import StoreError
+
+SNAPSHOT_CHUNK = 2_000  # documents serialised per orjson call (lets other threads run between)
+
+
+def fsync_directory(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _temporary(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp")
+
+
+def remove_temporary_files(*paths: Path) -> None:
+    for path in paths:
+        _temporary(path).unlink(missing_ok=True)
+
+
+def write_atomically(path: Path, content: bytes) -> None:
+    with _replacing(path) as handle:
+        handle.write(content)
+
+
+@contextlib.contextmanager
+def _replacing(path: Path) -> Iterator[BinaryIO]:
+    """Write a file's new content to a temporary file, then fsync it and rename it over `path`."""
+    temporary = _temporary(path)
+    try:
+        with open(temporary, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise
+    fsync_directory(path.parent)
+
+
+def write_snapshot(path: Path, tables: Mapping[str, Mapping[int, Any]]) -> int:
+    """Write `tables` ({table: {doc_id: document}}, read only) as a TinyDB data file, atomically.
+
+    Serialised in chunks straight to the temporary file: no second copy of the whole database in
+    memory, and the interpreter lock is released between chunks. Returns the size written."""
+    size = 0
+    with _replacing(path) as handle:
+
+        def put(data: bytes) -> None:
+            nonlocal size
+            handle.write(data)
+            size += len(data)
+
+        put(b"{")
+        for table_number, (name, documents) in enumerate(tables.items()):
+            put(b"," if table_number else b"")
+            put(orjson.dumps(name) + b":{")
+            items = iter(documents.items())
+            first = True
+            while chunk := dict(itertools.islice(items, SNAPSHOT_CHUNK)):
+                encoded = orjson.dumps(chunk, option=orjson.OPT_NON_STR_KEYS)
+                put((b"" if first else b",") + encoded[1:-1])
+                first = False
+            put(b"}")
+        put(b"}")
+    return size
+
+
+def read_snapshot(path: Path) -> dict[str, dict[int, Any]]:
+    """The tables of a TinyDB data file, documents keyed by int id in ascending order."""
+    if not path.exists() or path.stat().st_size == 0:
+        return {}
+    try:
+        data = orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError as error:
+        raise StoreError(f"{path}: the data file is not valid JSON: {error}") from None
+    if not isinstance(data, dict) or not all(isinstance(t, dict) for t in data.values()):
+        raise StoreError(f"{path}: the data file does not hold TinyDB tables")
+    tables: dict[str, dict[int, Any]] = {}
+    for name, documents in data.items():
+        try:
+            keyed = {int(doc_id): document for doc_id, document in documents.items()}
+        except ValueError:
+            raise StoreError(
+                f"{path}: table {name!r} has a document id that is not a number"
+            ) from None
+        if any(later <= earlier for earlier, later in itertools.pairwise(keyed)):
+            keyed = dict(sorted(keyed.items()))
+        tables[name] = keyed
+    return tables
+
+
+def _valid_batch(batch: Any) -> bool:
+    return isinstance(batch, list) and all(
+        isinstance(op, list)
+        and len(op) == 3
+        and isinstance(op[1], str)
+        and (
+            (op[0] == "p" and isinstance(op[2], dict) and isinstance(op[2].get("id"), str))
+            or (op[0] == "d" and isinstance(op[2], str))
+        )
+        for op in batch
+    )
+
+
+@dataclass
+class Replay:
+    batches: list[list[list[Any]]] = field(default_factory=list)
+    valid_size: int = 0  # bytes of complete, valid lines
+    torn_size: int = 0  # bytes dropped after them
+
+
+def read_log(path: Path) -> Replay:
+    """The batches of a log. A line that is incomplete or not JSON ends the log when nothing valid
+    follows it (a torn append); anything else that is not a batch is corruption: StoreError."""
+    replay = Replay()
+    if not path.exists():
+        return replay
+    content = path.read_bytes()
+    position, number = 0, 0
+    torn_at: int | None = None
+    while position < len(content):
+        start, end = position, content.find(b"\n", position)
+        number += 1
+        if end < 0:  # no newline: an append cut short
+            torn_at = start if torn_at is None else torn_at
+            break
+        position = end + 1
+        try:
+            batch = orjson.loads(content[start:end])
+        except orjson.JSONDecodeError:
+            torn_at = start if torn_at is None else torn_at
+            continue
+        if torn_at is not None or not _valid_batch(batch):
+            problem = (
+                "follows an unreadable line" if torn_at is not None else "is not a batch of changes"
+            )
+            raise StoreError(
+                f"{path}: line {number} of the write-ahead log {problem}: the log is damaged. "
+                "Move it aside to open the data file as of its last compaction."
+            )
+        replay.batches.append(batch)
+    replay.valid_size = torn_at if torn_at is not None else len(content)
+    replay.torn_size = len(content) - replay.valid_size
+    return replay
+
+
+class WriteAheadLog:
+    """Appends (each fsynced) to `<data file>.log`; used from one thread at a time."""
+
+    def __init__(self, path: Path, size: int, records: int) -> None:
+        self.path = path
+        self.size = size
+        self.records = records
+        self._descriptor = self._open()
+        self.failed: str | None = None  # set when a failed fsync leaves the log's state unknown
+
+    def _open(self) -> int:
+        return os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+
+    @classmethod
+    def open(cls, path: Path, replay: Replay) -> WriteAheadLog:
+        existed = path.exists()
+        log = cls(path, replay.valid_size, len(replay.batches))
+        if replay.torn_size:
+            os.ftruncate(log._descriptor, replay.valid_size)
+            os.fsync(log._descriptor)
+        if not existed:
+            fsync_directory(path.parent)
+        return log
+
+    def append(self, data: bytes, records: int) -> None:
+        """Write and fsync; on failure cut the log back to its previous end and raise OSError."""
+        if self.failed:
+            raise OSError(self.failed)
+        start = self.size
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(self._descriptor, view)
+                view = view[written:]
+        except OSError:
+            self._cut(start)
+            raise
+        try:
+            os.fdatasync(self._descriptor)
+        except OSError as error:
+            # After a failed fsync the kernel may have dropped the pages: nothing can be trusted.
+            self._cut(start)
+            self.failed = f"fsync of {self.path} failed ({error}); restart the gateway"
+            raise
+        self.size = start + len(data)
+        self.records += records
+
+    def _cut(self, size: int) -> None:
+        try:
+            os.ftruncate(self._descriptor, size)
+        except OSError as error:
+            self.failed = f"{self.path} could not be cut back after a failed write ({error})"
+
+    def rotate(self, keep_from: int) -> None:
+        """Replace the log by its bytes from `keep_from` on (those not in the new snapshot)."""
+        with open(self.path, "rb") as source:
+            source.seek(keep_from)
+            rest = source.read()
+        write_atomically(self.path, rest)
+        os.close(self._descriptor)
+        self._descriptor = self._open()
+        self.size = len(rest)
+        self.records = rest.count(b"\n")
+
+    def close(self, remove: bool = False) -> None:
+        os.close(self._descriptor)
+        if remove:
+            self.path.unlink(missing_ok=True)
+            fsync_directory(self.path.parent)

@@ -23,7 +23,7 @@ from gateway_core.relations import classify
 from gateway_core.schemas.formats import is_uuid
 from gateway_core.schemas.paths import PathInfo, schema_paths
 from gateway_core.schemas.registry import SchemaSet
-from gateway_core.schemas.validation import ObjectValidator
+from gateway_core.schemas.validation import validators_for
 from gateway_core.storage import Page, Store, StoredObject
 
 __all__ = ["ObjectService", "list_envelope", "merge_patch", "utc_now"]
@@ -78,7 +78,7 @@ class ObjectService:
         self._default_limit = default_limit
         self._max_limit = max_limit
         self._clock = clock
-        self._validators = {sid: ObjectValidator(self.schemas, t) for sid, t in self.schemas.types.items()}
+        self._validators = validators_for(self.schemas)
         self._paths: dict[str, dict[str, PathInfo]] = {}
         self._routes: dict[str, list[str]] = {}
         for endpoint in endpoints:

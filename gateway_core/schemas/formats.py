@@ -81,6 +81,11 @@ def describe(format_name: str) -> str | None:
     return check[1] if check else None
 
 
+def format_functions() -> dict[str, Callable[[str], bool]]:
+    """The gateway's format checks by name (for validators other than jsonschema's)."""
+    return {name: check for name, (check, _) in _CHECKS.items()}
+
+
 def format_checker() -> FormatChecker:
     checker = FormatChecker(formats=())
     for name, (check, _) in _CHECKS.items():

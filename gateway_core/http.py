@@ -100,10 +100,11 @@ Handler = Callable[[Request], Awaitable[Response]]
 def paging_links(request: Request, envelope: dict[str, Any]) -> str:
     """RFC 8288 `Link` header with first/prev/next/last pages (page-based, keeping other parameters)."""
     page, pages = envelope["page"], envelope["pages"]
-    kept = [(k, v) for k, v in request.query_params.multi_items() if k not in _PAGING_PARAMETERS]
+    kept = urlencode([(k, v) for k, v in request.query_params.multi_items() if k not in _PAGING_PARAMETERS])
+    prefix = f"{request.url.path}?{kept}&_page=" if kept else f"{request.url.path}?_page="
 
     def url(number: int) -> str:
-        return f"{request.url.path}?{urlencode([*kept, ('_page', str(number))])}"
+        return f"{prefix}{number}"
 
     relations = [("first", 1)]
     if page > 1:

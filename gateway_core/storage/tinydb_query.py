@@ -117,7 +117,13 @@ def _path_query(
     return current.test(_leaf(test))
 
 
+@functools.lru_cache(maxsize=2048)
 def compile_condition(condition: Condition) -> QueryInstance:
+    """Cached: conditions are immutable and so are the TinyDB queries built from them."""
+    return _compile_condition(condition)
+
+
+def _compile_condition(condition: Condition) -> QueryInstance:
     test = _scalar_test(condition)
     if condition.path in _METADATA:
         positive = Query()[_METADATA[condition.path]].test(test)

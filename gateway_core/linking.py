@@ -125,6 +125,7 @@ class WritePlan:
         self.dirty: dict[tuple[str, str], None] = {}  # insertion-ordered: creation order is kept
         self.deleted: set[tuple[str, str]] = set()
         self.problems: list[InvalidParam] = []
+        self.unresolved: set[str] = set()  # bad relation values, reported: no schema problem too
 
     # -- the working set ---------------------------------------------------------------------
 
@@ -167,7 +168,7 @@ class WritePlan:
         self.working[(schema_id, object_id)] = placeholder  # lets nested objects refer back to it
         data = await self._resolve(schema_id, data, name)
         data, problems = self.validate(schema_id, data, object_id, None, name)
-        self.problems += problems
+        self.problems += [p for p in problems if p.name not in self.unresolved]
         record = StoredObject(object_id, now, now, data)
         self.keep(schema_id, record)
         await self._link(schema_id, None, record)
@@ -176,7 +177,7 @@ class WritePlan:
     async def update(self, schema_id: str, current: StoredObject, data: dict[str, Any], name: str = "") -> StoredObject:
         data = await self._resolve(schema_id, data, name)
         data, problems = self.validate(schema_id, data, current.id, current.data, name)
-        self.problems += problems
+        self.problems += [p for p in problems if p.name not in self.unresolved]
         if data == current.data:
             return current  # nothing changes: no write, dateModified stays
         record = StoredObject(current.id, current.created, self.clock(), data)
@@ -211,6 +212,13 @@ class WritePlan:
         return data
 
     async def _resolve_value(self, relation: Relation, value: Any, name: str) -> Any:
+        reported = len(self.problems)
+        resolved = await self._resolve_one(relation, value, name)
+        if resolved is value and len(self.problems) > reported:  # left as given, and reported
+            self.unresolved.add(name)
+        return resolved
+
+    async def _resolve_one(self, relation: Relation, value: Any, name: str) -> Any:
         title = self.titles[relation.target]
         if isinstance(value, dict):
             body = {k: v for k, v in value.items() if k not in OUTPUT_ONLY}

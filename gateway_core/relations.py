@@ -84,6 +84,19 @@ def _rewrite(node: Any, schemas: SchemaSet, base: str, served: set[str]) -> Any:
     return rewritten
 
 
+def _opaque(node: Any) -> Any:
+    """The node with everything below a `format: json` property cut off (it is stored inline, so
+    no relation is found there, even where its `$ref` leads to a schema that has relations)."""
+    if isinstance(node, list):
+        return [_opaque(child) for child in node]
+    if not isinstance(node, dict):
+        return node
+    if node.get("format") == "json":
+        return {key: node[key] for key in ("type", "format", "title", "description") if key in node}
+    literal = ("enum", "const", "default", "examples", "required")
+    return {key: value if key in literal else _opaque(value) for key, value in node.items()}
+
+
 def _storage_schemas(schemas: SchemaSet, served: set[str]) -> dict[str, ObjectType]:
     types: dict[str, ObjectType] = {}
     for object_type in schemas.types.values():
@@ -107,9 +120,9 @@ def classify(schemas: SchemaSet, served: Iterable[str]) -> RelationModel:
     types = _storage_schemas(schemas, served_ids)
     warnings: list[tuple[str, str, str]] = []
     found: dict[str, list[Relation]] = {}
-    storage = _with_registry(types)
+    view = _with_registry({sid: replace(t, schema=_opaque(t.schema)) for sid, t in types.items()})
     for object_type in types.values():
-        for info in schema_paths(storage, object_type).values():
+        for info in schema_paths(view, view.get(object_type.id)).values():
             if info.relation is None:
                 continue
             inverse = info.inverse

@@ -371,10 +371,24 @@ def project(document: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]
     for key, value in _project(document, tree).items():
         result.setdefault(key, value)
     if "embedded" in document and "embedded" not in tree:
-        embedded = _project(document["embedded"], tree)
+        embedded = _prune(_project(document["embedded"], tree), tree)
         if embedded:
             result["embedded"] = embedded
     return result
+
+
+def _prune(value: Any, tree: dict[str, Any]) -> Any:
+    """Drop the empty shells projection leaves along the projected paths of `embedded`
+    (value objects whose relations were all cut); kept related objects stay whole."""
+    if not tree:
+        return value
+    if isinstance(value, dict):
+        kept = {key: _prune(child, tree.get(key, {})) for key, child in value.items()}
+        return {key: child for key, child in kept.items() if child not in ({}, [], None)}
+    if isinstance(value, list):
+        elements = [_prune(element, tree) for element in value]
+        return [] if all(e in ({}, [], None) for e in elements) else elements
+    return value
 
 
 def _project(value: Any, tree: dict[str, Any]) -> Any:

@@ -19,7 +19,9 @@ from gateway_core.schemas.registry import ObjectType
 from gateway_core.storage import Store, StoredObject
 
 
-def render(record: StoredObject, endpoint: Endpoint, object_type: ObjectType, base_path: str) -> dict[str, Any]:
+def render(
+    record: StoredObject, endpoint: Endpoint, object_type: ObjectType, base_path: str
+) -> dict[str, Any]:
     """The object as clients see it: `id`, `_self` metadata, then the schema's properties."""
     return {
         "id": record.id,
@@ -76,36 +78,55 @@ class Renderer:
         for endpoint in endpoints:
             self.endpoint_of.setdefault(endpoint.schema_id, endpoint)
 
-    def check_extend(self, schema_id: str, paths: tuple[str, ...], parameter: str = "_extend") -> None:
+    def check_extend(
+        self, schema_id: str, paths: tuple[str, ...], parameter: str = "_extend"
+    ) -> None:
         """Every `_extend` path must be a chain of relations."""
         for path in paths:
             current, rest = schema_id, path
             while rest:
                 relation = next(
-                    (r for r in sorted(self.relations.of(current), key=lambda r: -len(r.path))
-                     if rest == r.path or rest.startswith(r.path + ".")),
+                    (
+                        r
+                        for r in sorted(self.relations.of(current), key=lambda r: -len(r.path))
+                        if rest == r.path or rest.startswith(r.path + ".")
+                    ),
                     None,
                 )
                 if relation is None:
-                    reason = f"{path!r} is not a chain of relations of {self.types[schema_id].title}"
-                    raise BadRequest(f"Query parameter {parameter!r}: {reason}.",
-                                     invalid_params=[InvalidParam(parameter, "unknownPath", reason)])
+                    reason = (
+                        f"{path!r} is not a chain of relations of {self.types[schema_id].title}"
+                    )
+                    raise BadRequest(
+                        f"Query parameter {parameter!r}: {reason}.",
+                        invalid_params=[InvalidParam(parameter, "unknownPath", reason)],
+                    )
                 current, rest = relation.target, rest[len(relation.path) + 1 :]
 
     async def render(
         self, schema_id: str, record: StoredObject, endpoint: Endpoint, extend: tuple[str, ...] = ()
     ) -> dict[str, Any]:
         max_depth = self.types[schema_id].max_depth
-        return await self._render(schema_id, record, endpoint, 0, max_depth, extend, frozenset({record.id}))
+        return await self._render(
+            schema_id, record, endpoint, 0, max_depth, extend, frozenset({record.id})
+        )
 
     async def _render(
-        self, schema_id: str, record: StoredObject, endpoint: Endpoint, depth: int, max_depth: int,
-        extend: tuple[str, ...], trail: frozenset[str],
+        self,
+        schema_id: str,
+        record: StoredObject,
+        endpoint: Endpoint,
+        depth: int,
+        max_depth: int,
+        extend: tuple[str, ...],
+        trail: frozenset[str],
     ) -> dict[str, Any]:
         document = render(record, endpoint, self.types[schema_id], self.base_path)
         embedded: dict[str, Any] = {}
         for relation in self.relations.of(schema_id):
-            deeper = tuple(e[len(relation.path) + 1 :] for e in extend if e.startswith(relation.path + "."))
+            deeper = tuple(
+                e[len(relation.path) + 1 :] for e in extend if e.startswith(relation.path + ".")
+            )
             if depth >= max_depth and relation.path not in extend and not deeper:
                 continue
             objects: dict[str, dict[str, Any]] = {}
@@ -115,8 +136,13 @@ class Renderer:
                 related = await self.store.get(relation.target, target_id)
                 if related is not None:
                     objects[target_id] = await self._render(
-                        relation.target, related, self.endpoint_of[relation.target], depth + 1,
-                        max_depth, deeper, trail | {target_id},
+                        relation.target,
+                        related,
+                        self.endpoint_of[relation.target],
+                        depth + 1,
+                        max_depth,
+                        deeper,
+                        trail | {target_id},
                     )
             if objects:
                 embedded = _merge(embedded, _mirror(record.data, relation.path.split("."), objects))

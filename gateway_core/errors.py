@@ -1,17 +1,17 @@
 """The gateway's one exception tree.
 
-    GatewayError
-    ├── ProblemError            an answer to a request, rendered as RFC 9457 problem+json
-    │   ├── BadRequest          400
-    │   │   └── ValidationFailed   400 with invalidParams
-    │   ├── NotFound            404
-    │   ├── MethodNotAllowed    405 (+ Allow)
-    │   ├── Conflict            409
-    │   ├── PayloadTooLarge     413
-    │   └── UnsupportedMediaType 415
-    ├── SchemaError             a schema file or manifest that cannot be loaded (stops start-up)
-    ├── ConfigError             settings that make no sense (stops start-up)
-    └── StoreError              the data store cannot be opened or used
+GatewayError
+├── ProblemError            an answer to a request, rendered as RFC 9457 problem+json
+│   ├── BadRequest          400
+│   │   └── ValidationFailed   400 with invalidParams
+│   ├── NotFound            404
+│   ├── MethodNotAllowed    405 (+ Allow)
+│   ├── Conflict            409
+│   ├── PayloadTooLarge     413
+│   └── UnsupportedMediaType 415
+├── SchemaError             a schema file or manifest that cannot be loaded (stops start-up)
+├── ConfigError             settings that make no sense (stops start-up)
+└── StoreError              the data store cannot be opened or used
 """
 
 from __future__ import annotations
@@ -78,7 +78,9 @@ class ValidationFailed(BadRequest):
 
     def __init__(self, invalid_params: list[InvalidParam], detail: str | None = None) -> None:
         names = ", ".join(sorted({p.name for p in invalid_params}))
-        super().__init__(detail or f"The request has invalid values: {names}.", invalid_params=invalid_params)
+        super().__init__(
+            detail or f"The request has invalid values: {names}.", invalid_params=invalid_params
+        )
 
 
 class NotFound(ProblemError):

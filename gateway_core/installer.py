@@ -40,18 +40,26 @@ def read_fixtures(plugin: Plugin, known_schemas: set[str]) -> list[Fixture]:
     for path in sorted(folder.glob("*.json")):
         document = read_json(path)
         if not isinstance(document, dict) or not isinstance(document.get("objects"), list):
-            raise SchemaError(str(path), "/", 'a fixture file holds {"schema": "<$id>", "objects": [...]}')
+            raise SchemaError(
+                str(path), "/", 'a fixture file holds {"schema": "<$id>", "objects": [...]}'
+            )
         schema_id = document.get("schema")
         if schema_id not in known_schemas:
             raise SchemaError(str(path), "/schema", f"no loaded schema has $id {schema_id!r}")
         for index, item in enumerate(document["objects"]):
             if not isinstance(item, dict):
-                raise SchemaError(str(path), f"/objects/{index}", "a fixture object must be a JSON object")
+                raise SchemaError(
+                    str(path), f"/objects/{index}", "a fixture object must be a JSON object"
+                )
             data = {key: value for key, value in item.items() if key != "_id"}
             pinned = item.get("_id")
             if pinned is not None and not (isinstance(pinned, str) and is_uuid(pinned)):
                 raise SchemaError(str(path), f"/objects/{index}/_id", "_id must be a UUID")
-            object_id = pinned.lower() if pinned else str(uuid.uuid5(_NAMESPACE, f"{plugin.name}|{schema_id}|{path.name}|{index}"))
+            object_id = (
+                pinned.lower()
+                if pinned
+                else str(uuid.uuid5(_NAMESPACE, f"{plugin.name}|{schema_id}|{path.name}|{index}"))
+            )
             fixtures.append(Fixture(str(schema_id), object_id, data, f"{path.name}#{index}"))
     return fixtures
 
@@ -68,7 +76,11 @@ async def install(service: ObjectService, plugin: Plugin, with_data: bool) -> di
     record_id = str(uuid.uuid5(_NAMESPACE, f"plugin|{plugin.name}"))
     previous = await service.store.get(INSTALLED, record_id)
     now = utc_now()
-    data = {"name": plugin.name, "title": plugin.title, "withData": with_data or bool(previous and previous.data.get("withData"))}
+    data = {
+        "name": plugin.name,
+        "title": plugin.title,
+        "withData": with_data or bool(previous and previous.data.get("withData")),
+    }
     record = StoredObject(record_id, previous.created if previous else now, now, data)
     await service.store.write([Put(INSTALLED, record)])
     return summary

@@ -29,7 +29,10 @@ from gateway_core.storage import Delete, Put, Store, StoredObject
 OUTPUT_ONLY = ("_self", "embedded")
 ALL = 2**31 - 1
 
-Validate = Callable[[str, dict[str, Any], str, "dict[str, Any] | None", str], tuple[dict[str, Any], list[InvalidParam]]]
+Validate = Callable[
+    [str, dict[str, Any], str, "dict[str, Any] | None", str],
+    tuple[dict[str, Any], list[InvalidParam]],
+]
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -63,7 +66,9 @@ def ids_at(data: Any, path: str) -> list[str]:
     return found
 
 
-def _locations(value: Any, parts: list[str], name: str, holder: Any = None, key: Any = None) -> Iterator[tuple[Any, Any, str]]:
+def _locations(
+    value: Any, parts: list[str], name: str, holder: Any = None, key: Any = None
+) -> Iterator[tuple[Any, Any, str]]:
     """(container, key, dotted name) of every value at the path, element-wise through arrays."""
     if not parts:
         if isinstance(value, list) and holder is not None:
@@ -161,7 +166,9 @@ class WritePlan:
 
     # -- create and update -------------------------------------------------------------------
 
-    async def create(self, schema_id: str, data: dict[str, Any], name: str = "", object_id: str | None = None) -> StoredObject:
+    async def create(
+        self, schema_id: str, data: dict[str, Any], name: str = "", object_id: str | None = None
+    ) -> StoredObject:
         object_id = object_id or str(uuid.uuid4())
         now = self.clock()
         placeholder = StoredObject(object_id, now, now, {})
@@ -174,7 +181,9 @@ class WritePlan:
         await self._link(schema_id, None, record)
         return self.working[(schema_id, object_id)]
 
-    async def update(self, schema_id: str, current: StoredObject, data: dict[str, Any], name: str = "") -> StoredObject:
+    async def update(
+        self, schema_id: str, current: StoredObject, data: dict[str, Any], name: str = ""
+    ) -> StoredObject:
         data = await self._resolve(schema_id, data, name)
         data, problems = self.validate(schema_id, data, current.id, current.data, name)
         self.problems += [p for p in problems if p.name not in self.unresolved]
@@ -227,7 +236,9 @@ class WritePlan:
                 return (await self.create(relation.target, body, name)).id
             existing = await self.load(relation.target, str(nested_id))
             if existing is None:
-                self._problem(f"{name}.id", "relation", f"there is no {title} with id {nested_id!r}")
+                self._problem(
+                    f"{name}.id", "relation", f"there is no {title} with id {nested_id!r}"
+                )
                 return value
             merged = merge_patch(copy.deepcopy(existing.data), body)
             return (await self.update(relation.target, existing, merged, name)).id
@@ -287,25 +298,41 @@ class WritePlan:
 
     async def referrers(self, relation: Relation, object_id: str) -> list[StoredObject]:
         paths = self.paths(relation.source)
-        condition = Condition(relation.path, "in", (object_id,), "string", relation.path, arrays_of(relation.path, paths))
+        condition = Condition(
+            relation.path,
+            "in",
+            (object_id,),
+            "string",
+            relation.path,
+            arrays_of(relation.path, paths),
+        )
         page = await self.store.query(relation.source, ListQuery((condition,), limit=ALL))
         found = [self.working.get((relation.source, r.id), r) for r in page.items]
-        return [r for r in found if (relation.source, r.id) not in self.deleted and object_id in ids_at(r.data, relation.path)]
+        return [
+            r
+            for r in found
+            if (relation.source, r.id) not in self.deleted
+            and object_id in ids_at(r.data, relation.path)
+        ]
 
     async def delete(self, schema_id: str, record: StoredObject) -> None:
         blockers: list[str] = []
         await self._delete(schema_id, record, blockers)
         if blockers:
             shown = "; ".join(blockers[:10]) + ("; ..." if len(blockers) > 10 else "")
-            raise Conflict(f"{self.titles[schema_id]} {record.id} is still referenced: {shown}. "
-                           "Remove those references first.")
+            raise Conflict(
+                f"{self.titles[schema_id]} {record.id} is still referenced: {shown}. "
+                "Remove those references first."
+            )
 
     async def _delete(self, schema_id: str, record: StoredObject, blockers: list[str]) -> None:
         key = (schema_id, record.id)
         if key in self.deleted:
             return
         self.deleted.add(key)
-        for relation in self.relations.of(schema_id):  # a to-many relation with cascadeDelete owns its targets
+        for relation in self.relations.of(
+            schema_id
+        ):  # a to-many relation with cascadeDelete owns its targets
             if relation.cascade_delete and relation.many:
                 for target_id in ids_at(record.data, relation.path):
                     target = await self.load(relation.target, target_id)

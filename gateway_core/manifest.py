@@ -91,7 +91,9 @@ def _collection_prefix(entry: dict[str, Any], manifest_path: Path, pointer: str)
         if isinstance(document, dict) and document.get("$id") == reference:
             return str(document.get("prefix", "")).strip("/")
     raise SchemaError(
-        str(manifest_path), pointer, f"collection {reference!r} has no `prefix` and no Collection file"
+        str(manifest_path),
+        pointer,
+        f"collection {reference!r} has no `prefix` and no Collection file",
     )
 
 
@@ -129,13 +131,17 @@ def read_manifest(path: Path, default_name: str = "") -> Manifest:
         )
     endpoint_block = document.get("endpoints", {}) or {}
     specs = []
-    for index, entry in enumerate(endpoint_block.get("schemas", []) if isinstance(endpoint_block, dict) else []):
+    for index, entry in enumerate(
+        endpoint_block.get("schemas", []) if isinstance(endpoint_block, dict) else []
+    ):
         pointer = f"/endpoints/schemas/{index}"
         if not isinstance(entry, dict):
             raise SchemaError(source, pointer, "must be an object")
         endpoint_path = _text(entry.get("path"), source, f"{pointer}/path").strip("/")
         if not _SEGMENT.match(endpoint_path):
-            raise SchemaError(source, f"{pointer}/path", f"{endpoint_path!r} is not a valid URL path")
+            raise SchemaError(
+                source, f"{pointer}/path", f"{endpoint_path!r} is not a valid URL path"
+            )
         specs.append(
             EndpointSpec(
                 reference=_text(entry.get("reference"), source, f"{pointer}/reference"),
@@ -161,7 +167,9 @@ def build_endpoints(schemas: SchemaSet, manifests: Iterable[Manifest]) -> list[E
         for spec in manifest.endpoints:
             if spec.reference not in schemas.types:
                 raise SchemaError(
-                    manifest.source, f"{spec.pointer}/reference", f"no loaded schema has $id {spec.reference!r}"
+                    manifest.source,
+                    f"{spec.pointer}/reference",
+                    f"no loaded schema has $id {spec.reference!r}",
                 )
             endpoints.append(
                 Endpoint(
@@ -176,14 +184,23 @@ def build_endpoints(schemas: SchemaSet, manifests: Iterable[Manifest]) -> list[E
     for object_type in schemas.types.values():
         if not any(m.claims(object_type.id) for m in manifests):
             endpoints.append(
-                Endpoint(object_type.id, "", object_type.name, frozenset(ALL_METHODS), (), object_type.source)
+                Endpoint(
+                    object_type.id,
+                    "",
+                    object_type.name,
+                    frozenset(ALL_METHODS),
+                    (),
+                    object_type.source,
+                )
             )
     seen: dict[str, Endpoint] = {}
     for endpoint in endpoints:
         other = seen.get(endpoint.route)
         if other is not None:
             raise SchemaError(
-                endpoint.source, "/", f"route {endpoint.route} is also served for {other.schema_id} ({other.source})"
+                endpoint.source,
+                "/",
+                f"route {endpoint.route} is also served for {other.schema_id} ({other.source})",
             )
         seen[endpoint.route] = endpoint
     return endpoints

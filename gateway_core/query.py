@@ -153,7 +153,9 @@ def typed_value(raw: str, kind: str, parameter: str) -> Any:
     if kind == "date-time":
         moment = _parse_moment(raw)
         if moment is None:
-            raise _bad(parameter, "format", f"must be a date-time (ISO 8601) or a date, got {raw!r}")
+            raise _bad(
+                parameter, "format", f"must be a date-time (ISO 8601) or a date, got {raw!r}"
+            )
         return moment
     if kind == "date":
         try:
@@ -192,7 +194,13 @@ def arrays_of(path: str, paths: Mapping[str, PathInfo]) -> tuple[str, ...]:
 
 
 class _Parser:
-    def __init__(self, paths: Mapping[str, PathInfo], default_limit: int, max_limit: int, lookup: PathLookup | None = None) -> None:
+    def __init__(
+        self,
+        paths: Mapping[str, PathInfo],
+        default_limit: int,
+        max_limit: int,
+        lookup: PathLookup | None = None,
+    ) -> None:
         self.paths = paths
         self.default_limit = default_limit
         self.max_limit = max_limit
@@ -201,13 +209,23 @@ class _Parser:
     def info(self, path: str, parameter: str) -> PathInfo:
         info = METADATA_PATHS.get(path) or self.paths.get(path)
         if info is None:
-            raise _bad(parameter, "unknownPath", f"names no property path of this objecttype ({path!r})")
+            raise _bad(
+                parameter, "unknownPath", f"names no property path of this objecttype ({path!r})"
+            )
         return info
 
     def arrays(self, path: str) -> tuple[str, ...]:
         return arrays_of(path, self.paths)
 
-    def related(self, key: str, path: str, inner: str | None, as_list: bool, raw: str | list[str], depth: int) -> RelatedCondition | None:
+    def related(
+        self,
+        key: str,
+        path: str,
+        inner: str | None,
+        as_list: bool,
+        raw: str | list[str],
+        depth: int,
+    ) -> RelatedCondition | None:
         """`relation.rest` where `relation` is a reference path: a condition on the related objects."""
         if self.lookup is None or depth > 4:
             return None
@@ -216,7 +234,9 @@ class _Parser:
             info = self.paths.get(".".join(parts[:cut]))
             if info is not None and info.relation is not None:
                 prefix, rest = ".".join(parts[:cut]), ".".join(parts[cut:])
-                parser = _Parser(self.lookup(info.relation), self.default_limit, self.max_limit, self.lookup)
+                parser = _Parser(
+                    self.lookup(info.relation), self.default_limit, self.max_limit, self.lookup
+                )
                 condition = parser.condition(key, rest, inner, as_list, raw, depth + 1)
                 return RelatedCondition(prefix, info.relation, condition, self.arrays(prefix), key)
         return None
@@ -231,7 +251,13 @@ class _Parser:
         return None
 
     def condition(
-        self, key: str, path: str, inner: str | None, as_list: bool, raw: str | list[str], depth: int = 0
+        self,
+        key: str,
+        path: str,
+        inner: str | None,
+        as_list: bool,
+        raw: str | list[str],
+        depth: int = 0,
     ) -> Condition | RelatedCondition:
         if path not in self.paths and path not in METADATA_PATHS:
             joined = self.related(key, path, inner, as_list, raw, depth)
@@ -243,7 +269,9 @@ class _Parser:
         if as_list:
             values = raw if isinstance(raw, list) else [raw]
             self.comparable(info, key)
-            return Condition(path, "in", tuple(typed_value(v, kind, key) for v in values), kind, key, arrays)
+            return Condition(
+                path, "in", tuple(typed_value(v, kind, key) for v in values), kind, key, arrays
+            )
         assert isinstance(raw, str)
         if inner is None:
             null_test = _NULL_VALUES.get(raw.strip().lower())
@@ -269,7 +297,9 @@ class _Parser:
                 try:
                     re.compile(raw)
                 except re.error as error:
-                    raise _bad(key, "regex", f"is not a valid regular expression: {error}") from None
+                    raise _bad(
+                        key, "regex", f"is not a valid regular expression: {error}"
+                    ) from None
             return Condition(path, operator, raw, "string", key, arrays)
         kind = kind_override or kind
         return Condition(path, operator, typed_value(raw, kind, key), kind, key, arrays)
@@ -277,23 +307,34 @@ class _Parser:
     @staticmethod
     def comparable(info: PathInfo, parameter: str) -> None:
         if info.types and info.types <= {"object", "array"}:
-            raise _bad(parameter, "type", f"{info.path!r} holds objects: filter on one of its properties")
+            raise _bad(
+                parameter, "type", f"{info.path!r} holds objects: filter on one of its properties"
+            )
 
     def order(self, key: str, inner: str | None, raw: str) -> list[Order]:
         """`_order[path]=asc|desc`; also `_order=path` / `_order=-path` (comma-separated)."""
-        entries = [(inner, raw)] if inner else [(p.lstrip("-+"), "desc" if p.startswith("-") else "asc") for p in _path_list([raw], None)]
+        entries = (
+            [(inner, raw)]
+            if inner
+            else [
+                (p.lstrip("-+"), "desc" if p.startswith("-") else "asc")
+                for p in _path_list([raw], None)
+            ]
+        )
         orders = []
         for path, direction in entries:
             if direction.lower() not in ("asc", "desc"):
                 raise _bad(key, "enum", f"must be asc or desc, got {direction!r}")
             info = self.info(path, key)
             self.comparable(info, key)
-            orders.append(Order(path, direction.lower() == "desc", info.scalar_type, self.arrays(path)))
+            orders.append(
+                Order(path, direction.lower() == "desc", info.scalar_type, self.arrays(path))
+            )
         return orders
 
     def parse(self, params: Sequence[tuple[str, str]]) -> ListQuery:
         limit, page, offset = self.default_limit, None, None
-        conditions: list[Condition] = []
+        conditions: list[Condition | RelatedCondition] = []
         orders: list[Order] = []
         search: Search | None = None
         fields: list[str] | None = None
@@ -343,8 +384,13 @@ class _Parser:
         if offset is None:
             offset = ((page or 1) - 1) * limit
         return ListQuery(
-            tuple(conditions), search, tuple(orders), limit, offset,
-            tuple(fields) if fields is not None else None, tuple(extend),
+            tuple(conditions),
+            search,
+            tuple(orders),
+            limit,
+            offset,
+            tuple(fields) if fields is not None else None,
+            tuple(extend),
         )
 
 
@@ -367,7 +413,7 @@ def project(document: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]
         node = tree
         for part in path.split("."):
             node = node.setdefault(part, {})
-    result = {key: document[key] for key in ("id", "_self") if key in document}
+    result: dict[str, Any] = {key: document[key] for key in ("id", "_self") if key in document}
     for key, value in _project(document, tree).items():
         result.setdefault(key, value)
     if "embedded" in document and "embedded" not in tree:

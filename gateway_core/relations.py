@@ -20,7 +20,15 @@ from gateway_core.schemas.paths import RELATION_KEYWORD, schema_paths
 from gateway_core.schemas.registry import ObjectType, SchemaSet
 
 _REFERENCE = {"type": "string", "format": "uuid"}
-_KEPT = ("description", "title", "inversedBy", "cascadeDelete", "readOnly", "immutable", "deprecated")
+_KEPT = (
+    "description",
+    "title",
+    "inversedBy",
+    "cascadeDelete",
+    "readOnly",
+    "immutable",
+    "deprecated",
+)
 
 
 @dataclass(frozen=True)
@@ -102,15 +110,25 @@ def _storage_schemas(schemas: SchemaSet, served: set[str]) -> dict[str, ObjectTy
     for object_type in schemas.types.values():
         schema = _rewrite(copy.deepcopy(object_type.schema), schemas, object_type.id, served)
         types[object_type.id] = ObjectType(
-            object_type.id, object_type.title, object_type.version, object_type.source, schema, object_type.warnings
+            object_type.id,
+            object_type.title,
+            object_type.version,
+            object_type.source,
+            schema,
+            object_type.warnings,
         )
     return types
 
 
 def _with_registry(types: dict[str, ObjectType]) -> SchemaSet:
-    registry: Registry[Any] = Registry().with_resources(
-        (t.id, Resource.from_contents(t.schema, default_specification=DRAFT202012)) for t in types.values()
-    ).crawl()
+    registry: Registry[Any] = (
+        Registry()
+        .with_resources(
+            (t.id, Resource.from_contents(t.schema, default_specification=DRAFT202012))
+            for t in types.values()
+        )
+        .crawl()
+    )
     return SchemaSet(types, registry)
 
 
@@ -127,18 +145,34 @@ def classify(schemas: SchemaSet, served: Iterable[str]) -> RelationModel:
                 continue
             inverse = info.inverse
             if inverse is not None and "." in info.path:
-                warnings.append((object_type.source, "/properties/" + info.path.replace(".", "/"),
-                                 f"inversedBy {inverse!r} inside a value object is not kept in step"))
+                warnings.append(
+                    (
+                        object_type.source,
+                        "/properties/" + info.path.replace(".", "/"),
+                        f"inversedBy {inverse!r} inside a value object is not kept in step",
+                    )
+                )
                 inverse = None
             found.setdefault(object_type.id, []).append(
-                Relation(object_type.id, info.path, info.relation, info.is_array, inverse, info.cascade_delete)
+                Relation(
+                    object_type.id,
+                    info.path,
+                    info.relation,
+                    info.is_array,
+                    inverse,
+                    info.cascade_delete,
+                )
             )
     _supply_inverses(types, found, warnings)
     storage = _with_registry(types)
     return RelationModel(storage, {k: tuple(v) for k, v in found.items()}, tuple(warnings))
 
 
-def _supply_inverses(types: dict[str, ObjectType], found: dict[str, list[Relation]], warnings: list[tuple[str, str, str]]) -> None:
+def _supply_inverses(
+    types: dict[str, ObjectType],
+    found: dict[str, list[Relation]],
+    warnings: list[tuple[str, str, str]],
+) -> None:
     """Check every inversedBy; add the reverse property where the target does not declare it."""
     for source, relations in list(found.items()):
         for index, relation in enumerate(list(relations)):
@@ -147,10 +181,17 @@ def _supply_inverses(types: dict[str, ObjectType], found: dict[str, list[Relatio
             target = types[relation.target]
             props = target.schema.setdefault("properties", {})
             pointer = f"/properties/{relation.path}/inversedBy"
-            existing = next((r for r in found.get(relation.target, []) if r.path == relation.inverse), None)
+            existing = next(
+                (r for r in found.get(relation.target, []) if r.path == relation.inverse), None
+            )
             if existing is None and relation.inverse in props:
-                warnings.append((types[source].source, pointer,
-                                 f"{relation.inverse!r} of {target.title} is no relation to {types[source].title}: link kept one-way"))
+                warnings.append(
+                    (
+                        types[source].source,
+                        pointer,
+                        f"{relation.inverse!r} of {target.title} is no relation to {types[source].title}: link kept one-way",
+                    )
+                )
                 relations[index] = _replace(relation, inverse=None)
                 continue
             if existing is None:
@@ -161,13 +202,30 @@ def _supply_inverses(types: dict[str, ObjectType], found: dict[str, list[Relatio
                     "description": f"Supplied by the gateway: the {types[source].title} objects whose {relation.path} points here.",
                 }
                 found.setdefault(relation.target, []).append(
-                    Relation(relation.target, relation.inverse, source, True, relation.path, supplied=True)
+                    Relation(
+                        relation.target,
+                        relation.inverse,
+                        source,
+                        True,
+                        relation.path,
+                        supplied=True,
+                    )
                 )
-                warnings.append((types[source].source, pointer,
-                                 f"{target.title} declares no {relation.inverse!r}: the gateway supplies it"))
+                warnings.append(
+                    (
+                        types[source].source,
+                        pointer,
+                        f"{target.title} declares no {relation.inverse!r}: the gateway supplies it",
+                    )
+                )
             elif existing.target != source:
-                warnings.append((types[source].source, pointer,
-                                 f"{target.title}.{relation.inverse} points at {existing.target}, not here: link kept one-way"))
+                warnings.append(
+                    (
+                        types[source].source,
+                        pointer,
+                        f"{target.title}.{relation.inverse} points at {existing.target}, not here: link kept one-way",
+                    )
+                )
                 relations[index] = _replace(relation, inverse=None)
             elif existing.inverse != relation.path:
                 position = found[relation.target].index(existing)

@@ -95,7 +95,12 @@ class ObjectService:
     # -- writes --------------------------------------------------------------------------------
 
     def _validate(
-        self, schema_id: str, data: dict[str, Any], object_id: str, previous: dict[str, Any] | None, prefix: str
+        self,
+        schema_id: str,
+        data: dict[str, Any],
+        object_id: str,
+        previous: dict[str, Any] | None,
+        prefix: str,
     ) -> tuple[dict[str, Any], list[InvalidParam]]:
         """Defaults applied, then every problem of the document (names prefixed for nested objects)."""
         validator = self._validators[schema_id]
@@ -103,11 +108,22 @@ class ObjectService:
         declares_id = "id" in (self.schemas.get(schema_id).schema.get("properties") or {})
         problems = validator.check({"id": object_id, **data} if declares_id else data, previous)
         if prefix:
-            problems = [InvalidParam(f"{prefix}.{p.name}" if p.name else prefix, p.code, p.reason) for p in problems]
+            problems = [
+                InvalidParam(f"{prefix}.{p.name}" if p.name else prefix, p.code, p.reason)
+                for p in problems
+            ]
         return data, problems
 
     def _plan(self) -> WritePlan:
-        return WritePlan(self.store, self.relations, self._validate, self.paths, self._routes, self._clock, self._titles)
+        return WritePlan(
+            self.store,
+            self.relations,
+            self._validate,
+            self.paths,
+            self._routes,
+            self._clock,
+            self._titles,
+        )
 
     @contextlib.asynccontextmanager
     async def _serialised(self, needed: bool = True) -> AsyncIterator[None]:
@@ -119,7 +135,9 @@ class ObjectService:
             yield
 
     @staticmethod
-    def _data_from_body(body: Any, object_id: str | None) -> tuple[dict[str, Any], list[InvalidParam]]:
+    def _data_from_body(
+        body: Any, object_id: str | None
+    ) -> tuple[dict[str, Any], list[InvalidParam]]:
         """The schema's properties from a request body; `id` and output-only metadata set apart."""
         if not isinstance(body, dict):
             kind = type(body).__name__ if body is not None else "null"
@@ -127,7 +145,9 @@ class ObjectService:
         data = {key: value for key, value in body.items() if key not in OUTPUT_ONLY and key != "id"}
         problems: list[InvalidParam] = []
         if "id" in body and (object_id is None or body["id"] != object_id):
-            reason = "is assigned by the server" if object_id is None else "must equal the id in the URL"
+            reason = (
+                "is assigned by the server" if object_id is None else "must equal the id in the URL"
+            )
             problems.append(InvalidParam("id", "readOnly", reason))
         return data, problems
 
@@ -166,7 +186,9 @@ class ObjectService:
             current = await self.read(schema_id, object_id)
             plan = self._plan()
             plan.problems += problems
-            record = await plan.update(schema_id, current, merge_patch(copy.deepcopy(current.data), changes))
+            record = await plan.update(
+                schema_id, current, merge_patch(copy.deepcopy(current.data), changes)
+            )
             await plan.commit()
         return record
 
@@ -177,7 +199,9 @@ class ObjectService:
             await plan.delete(schema_id, current)
             await plan.commit()
 
-    async def put_many(self, objects: Sequence[tuple[str, str, dict[str, Any], str]]) -> tuple[int, int]:
+    async def put_many(
+        self, objects: Sequence[tuple[str, str, dict[str, Any], str]]
+    ) -> tuple[int, int]:
         """Create or replace (schema $id, object id, data, label) objects in ONE atomic batch, in
         order, so later objects may refer to earlier ones; problems are named `<label>.<field>`.
         Returns (created, replaced)."""
@@ -186,7 +210,9 @@ class ObjectService:
             plan = self._plan()
             for schema_id, object_id, data, label in objects:
                 clean, problems = self._data_from_body(data, object_id)
-                plan.problems += [InvalidParam(f"{label}.{p.name}", p.code, p.reason) for p in problems]
+                plan.problems += [
+                    InvalidParam(f"{label}.{p.name}", p.code, p.reason) for p in problems
+                ]
                 current = await plan.load(schema_id, object_id)
                 if current is None:
                     await plan.create(schema_id, clean, label, object_id=object_id)
@@ -208,28 +234,52 @@ class ObjectService:
         ids = tuple(record.id for record in page.items)
         return Condition(condition.path, "in", ids, "string", condition.parameter, condition.arrays)
 
-    async def list(self, schema_id: str, params: Sequence[tuple[str, str]]) -> tuple[Page, ListQuery]:
-        query = parse_list_query(params, self.paths(schema_id), self._default_limit, self._max_limit, self.paths)
+    async def list(
+        self, schema_id: str, params: Sequence[tuple[str, str]]
+    ) -> tuple[Page, ListQuery]:
+        query = parse_list_query(
+            params, self.paths(schema_id), self._default_limit, self._max_limit, self.paths
+        )
         self.renderer.check_extend(schema_id, query.extend)
         if any(isinstance(c, RelatedCondition) for c in query.conditions):
             conditions = tuple([await self._joined(c) for c in query.conditions])
-            query = ListQuery(conditions, query.search, query.order, query.limit, query.offset, query.fields, query.extend)
+            query = ListQuery(
+                conditions,
+                query.search,
+                query.order,
+                query.limit,
+                query.offset,
+                query.fields,
+                query.extend,
+            )
         return await self.store.query(schema_id, query), query
 
     def item_options(self, schema_id: str, params: Sequence[tuple[str, str]]) -> ListQuery:
         """`_fields` and `_extend` for a single object; any other parameter is a 400."""
-        query = parse_list_query(params, self.paths(schema_id), self._default_limit, self._max_limit)
+        query = parse_list_query(
+            params, self.paths(schema_id), self._default_limit, self._max_limit
+        )
         if query.conditions or query.search or query.order:
             names = [c.parameter for c in query.conditions] or ["_search/_order"]
             raise BadRequest(
                 f"Only _fields and _extend apply to a single object, not {names[0]!r}.",
-                invalid_params=[InvalidParam(names[0], "unknownParameter", "does not apply to a single object")],
+                invalid_params=[
+                    InvalidParam(names[0], "unknownParameter", "does not apply to a single object")
+                ],
             )
         self.renderer.check_extend(schema_id, query.extend)
         return query
 
-    async def present(self, schema_id: str, record: StoredObject, endpoint: Endpoint, query: ListQuery | None = None) -> dict[str, Any]:
-        document = await self.renderer.render(schema_id, record, endpoint, query.extend if query else ())
+    async def present(
+        self,
+        schema_id: str,
+        record: StoredObject,
+        endpoint: Endpoint,
+        query: ListQuery | None = None,
+    ) -> dict[str, Any]:
+        document = await self.renderer.render(
+            schema_id, record, endpoint, query.extend if query else ()
+        )
         if query is not None and query.fields is not None:
             document = project(document, query.fields)
         return document

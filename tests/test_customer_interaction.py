@@ -12,9 +12,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from customer_interaction import plugin
 from starlette.testclient import TestClient
 
-from customer_interaction import plugin
 from gateway_core.app import create_app, load_gateway
 from gateway_core.cli import main
 from gateway_core.config import Settings
@@ -33,7 +33,20 @@ SEED_QUERY = (
 @pytest.fixture()
 def client(tmp_path: Path) -> Iterator[TestClient]:
     database = tmp_path / "db.json"
-    assert main(["install", "customer-interaction", "--data", "--database", str(database), "--plugin", "customer-interaction"]) == 0
+    assert (
+        main(
+            [
+                "install",
+                "customer-interaction",
+                "--data",
+                "--database",
+                str(database),
+                "--plugin",
+                "customer-interaction",
+            ]
+        )
+        == 0
+    )
     settings = Settings(database=str(database), plugins=("customer-interaction",))
     with TestClient(create_app(settings, load_gateway(settings))) as test_client:
         yield test_client
@@ -50,14 +63,21 @@ def test_mijn_zaken_flow(client: TestClient) -> None:
     assert "@" in by_kind["emailadres"]
     assert by_kind["telefoonnummer"].startswith("06")
 
-    bericht = client.post(f"{KIC}/berichten", json={"onderwerp": "Uw aanvraag is ontvangen", "gebruikerID": BSN, "partij": partij["id"]})
+    bericht = client.post(
+        f"{KIC}/berichten",
+        json={"onderwerp": "Uw aanvraag is ontvangen", "gebruikerID": BSN, "partij": partij["id"]},
+    )
     assert bericht.status_code == 201
     assert bericht.json()["id"] in client.get(f"{KIC}/partijen/{partij['id']}").json()["berichten"]
 
-    taak = client.post(f"{KIC}/taken", json={
-        "title": "Upload uw loonstrook", "status": "open",
-        "betrokkenen": [{"betrokkeneType": "natuurlijk_persoon", "partij": partij["id"]}],
-    })
+    taak = client.post(
+        f"{KIC}/taken",
+        json={
+            "title": "Upload uw loonstrook",
+            "status": "open",
+            "betrokkenen": [{"betrokkeneType": "natuurlijk_persoon", "partij": partij["id"]}],
+        },
+    )
     assert taak.status_code == 201
     open_query = f"{KIC}/taken?betrokkenen.partij={partij['id']}&status=open"
     open_ids = {t["id"] for t in client.get(open_query).json()["results"]}
@@ -74,8 +94,16 @@ def test_mijn_zaken_flow(client: TestClient) -> None:
 def test_every_manifest_endpoint_answers_its_methods_and_405_otherwise(client: TestClient) -> None:
     manifest = read_manifest(plugin().manifest)  # type: ignore[arg-type]
     assert {spec.path for spec in manifest.endpoints} == {
-        "betrokkenenbijklantcontact", "bijlagen", "digitaaladressen", "internetaken", "klantcontacten",
-        "medewerkers", "organisatorischeeenheden", "partijen", "taken", "berichten",
+        "betrokkenenbijklantcontact",
+        "bijlagen",
+        "digitaaladressen",
+        "internetaken",
+        "klantcontacten",
+        "medewerkers",
+        "organisatorischeeenheden",
+        "partijen",
+        "taken",
+        "berichten",
     }
     for spec in manifest.endpoints:
         listing = client.get(f"{KIC}/{spec.path}")
@@ -86,7 +114,9 @@ def test_every_manifest_endpoint_answers_its_methods_and_405_otherwise(client: T
             if method == "GET":
                 answer = client.get(target)
             else:
-                answer = client.request(method, target, json={"onbekendVeld": 1} if method != "DELETE" else None)
+                answer = client.request(
+                    method, target, json={"onbekendVeld": 1} if method != "DELETE" else None
+                )
             if method in spec.methods:
                 assert answer.status_code != 405, (spec.path, method)
             else:
@@ -98,20 +128,36 @@ def test_every_manifest_endpoint_answers_its_methods_and_405_otherwise(client: T
 def test_demo_data_is_realistic(client: TestClient) -> None:
     partijen = client.get(f"{KIC}/partijen?_limit=100").json()
     assert partijen["total"] >= 50
-    bsns = [p["externeIdentificatie"][0]["partijIdentificator"]["objectId"] for p in partijen["results"] if p["soortPartij"] == "persoon"]
+    bsns = [
+        p["externeIdentificatie"][0]["partijIdentificator"]["objectId"]
+        for p in partijen["results"]
+        if p["soortPartij"] == "persoon"
+    ]
     assert bsns and all(is_bsn(bsn) for bsn in bsns)
     assert len(set(bsns)) == len(bsns)
     kvk = [p for p in partijen["results"] if p["soortPartij"] == "organisatie"]
-    assert kvk and all(re.fullmatch(r"\d{8}", p["externeIdentificatie"][0]["partijIdentificator"]["objectId"]) for p in kvk)
+    assert kvk and all(
+        re.fullmatch(r"\d{8}", p["externeIdentificatie"][0]["partijIdentificator"]["objectId"])
+        for p in kvk
+    )
     for status in ("open", "ingediend", "verwerkt", "gesloten"):
         assert client.get(f"{KIC}/taken?status={status}").json()["total"] > 0, status
-    for path in ("digitaaladressen", "klantcontacten", "betrokkenenbijklantcontact", "medewerkers",
-                 "organisatorischeeenheden", "internetaken", "berichten", "bijlagen"):
+    for path in (
+        "digitaaladressen",
+        "klantcontacten",
+        "betrokkenenbijklantcontact",
+        "medewerkers",
+        "organisatorischeeenheden",
+        "internetaken",
+        "berichten",
+        "bijlagen",
+    ):
         assert client.get(f"{KIC}/{path}").json()["total"] > 0, path
     assert client.get(f"{KIC}/berichten?partij.soortPartij=persoon").json()["total"] > 0
 
 
 # -- the documented examples --------------------------------------------------------------------
+
 
 def documented_examples() -> list[tuple[str, str, dict[str, Any]]]:
     """(title, curl command, expected response excerpt) for every sh block followed by a json block."""
@@ -146,7 +192,9 @@ def run_curl(client: TestClient, command: str) -> Any:
 def contains(actual: Any, expected: Any) -> bool:
     """`expected` is an excerpt of `actual`: dict keys a subset, lists element-wise from the start."""
     if isinstance(expected, dict):
-        return isinstance(actual, dict) and all(k in actual and contains(actual[k], v) for k, v in expected.items())
+        return isinstance(actual, dict) and all(
+            k in actual and contains(actual[k], v) for k, v in expected.items()
+        )
     if isinstance(expected, list):
         if not isinstance(actual, list) or len(actual) < len(expected) or (not expected and actual):
             return False

@@ -46,7 +46,9 @@ def test_plugin_is_discovered_through_its_entry_point(library_installed: Path) -
     assert "library" in names
 
 
-def test_gateway_plugins_lists_objecttypes_and_endpoints(library_installed: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_gateway_plugins_lists_objecttypes_and_endpoints(
+    library_installed: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["plugins", "--plugin", "library"]) == 0
     out = capsys.readouterr().out
     assert "library: Library API" in out
@@ -54,7 +56,9 @@ def test_gateway_plugins_lists_objecttypes_and_endpoints(library_installed: Path
     assert "Address (https://example.org/library.address.schema.json): value object" in out
 
 
-def test_install_with_data_loads_fixtures_idempotently(library_installed: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_install_with_data_loads_fixtures_idempotently(
+    library_installed: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     database = tmp_path / "db.json"
     args = ["install", "library", "--data", "--database", str(database), "--plugin", "library"]
     assert main(args) == 0
@@ -66,9 +70,13 @@ def test_install_with_data_loads_fixtures_idempotently(library_installed: Path, 
         assert books["total"] == 2
         havelaar = client.get(f"{BOOKS}/8a1f6c2e-0d4b-4a61-9d1e-2b7c5f3e9a01").json()
         assert havelaar["copies"] == 2
-        assert client.get(f"{BOOKS}/8a1f6c2e-0d4b-4a61-9d1e-2b7c5f3e9a02").json()["copies"] == 1  # default
+        assert (
+            client.get(f"{BOOKS}/8a1f6c2e-0d4b-4a61-9d1e-2b7c5f3e9a02").json()["copies"] == 1
+        )  # default
         member = client.get("/api/library/v1/members/5c3e0b9d-7f21-4e8a-b6c4-1d2e3f4a5b01").json()
-        assert member["loans"] == ["c0ffee00-1234-4abc-8def-000000000001"]  # the two-way link, filled
+        assert member["loans"] == [
+            "c0ffee00-1234-4abc-8def-000000000001"
+        ]  # the two-way link, filled
         assert member["embedded"]["loans"][0]["due"] == "2026-12-01"
         assert member["address"] == {"street": "Markt 1", "city": "Delft"}  # value object inline
 
@@ -80,13 +88,24 @@ def test_install_without_data_loads_nothing(library_installed: Path, tmp_path: P
         assert client.get(BOOKS).json()["total"] == 0
 
 
-def test_invalid_fixture_is_reported_and_nothing_is_loaded(library_installed: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_invalid_fixture_is_reported_and_nothing_is_loaded(
+    library_installed: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     loans = library_installed / "fixtures" / "30-loans.json"
     content = json.loads(loans.read_text())
-    content["objects"].append({"book": "8a1f6c2e-0d4b-4a61-9d1e-2b7c5f3e9a02", "member": "5c3e0b9d-7f21-4e8a-b6c4-1d2e3f4a5b01", "due": "tomorrow"})
+    content["objects"].append(
+        {
+            "book": "8a1f6c2e-0d4b-4a61-9d1e-2b7c5f3e9a02",
+            "member": "5c3e0b9d-7f21-4e8a-b6c4-1d2e3f4a5b01",
+            "due": "tomorrow",
+        }
+    )
     loans.write_text(json.dumps(content))
     database = tmp_path / "db.json"
-    assert main(["install", "library", "--data", "--database", str(database), "--plugin", "library"]) == 1
+    assert (
+        main(["install", "library", "--data", "--database", str(database), "--plugin", "library"])
+        == 1
+    )
     err = capsys.readouterr().err
     assert "30-loans.json#1.due" in err
     with client_for(database) as client:
@@ -94,8 +113,13 @@ def test_invalid_fixture_is_reported_and_nothing_is_loaded(library_installed: Pa
         assert client.get("/api/library/v1/members").json()["total"] == 0
 
 
-def test_install_of_unknown_plugin_fails(library_installed: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["install", "nope", "--database", str(tmp_path / "db.json"), "--plugin", "library"]) == 1
+def test_install_of_unknown_plugin_fails(
+    library_installed: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(["install", "nope", "--database", str(tmp_path / "db.json"), "--plugin", "library"])
+        == 1
+    )
     assert "nope" in capsys.readouterr().err
 
 

@@ -19,25 +19,87 @@ GATEWAY_KEYWORDS = frozenset(
 )
 _CG_TYPE_MAP = {"datetime": ("string", "date-time"), "date": ("string", "date")}
 _CG_FORMAT_MAP = {"datetime": "date-time", "url": "uri"}
-_KNOWN_KEYWORDS = frozenset(
-    {
-        "$schema", "$id", "$ref", "$defs", "$anchor", "$comment", "$dynamicRef", "$dynamicAnchor",
-        "$vocabulary", "definitions", "title", "description", "default", "examples", "deprecated",
-        "readOnly", "writeOnly", "type", "enum", "const", "format", "properties", "required",
-        "additionalProperties", "patternProperties", "unevaluatedProperties", "propertyNames",
-        "minProperties", "maxProperties", "dependentRequired", "dependentSchemas", "items",
-        "prefixItems", "additionalItems", "contains", "minContains", "maxContains", "minItems",
-        "maxItems", "uniqueItems", "unevaluatedItems", "minLength", "maxLength", "pattern",
-        "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "allOf",
-        "anyOf", "oneOf", "not", "if", "then", "else", "contentEncoding", "contentMediaType",
-        "contentSchema", "nullable",
-    }
-) | GATEWAY_KEYWORDS
+_KNOWN_KEYWORDS = (
+    frozenset(
+        {
+            "$schema",
+            "$id",
+            "$ref",
+            "$defs",
+            "$anchor",
+            "$comment",
+            "$dynamicRef",
+            "$dynamicAnchor",
+            "$vocabulary",
+            "definitions",
+            "title",
+            "description",
+            "default",
+            "examples",
+            "deprecated",
+            "readOnly",
+            "writeOnly",
+            "type",
+            "enum",
+            "const",
+            "format",
+            "properties",
+            "required",
+            "additionalProperties",
+            "patternProperties",
+            "unevaluatedProperties",
+            "propertyNames",
+            "minProperties",
+            "maxProperties",
+            "dependentRequired",
+            "dependentSchemas",
+            "items",
+            "prefixItems",
+            "additionalItems",
+            "contains",
+            "minContains",
+            "maxContains",
+            "minItems",
+            "maxItems",
+            "uniqueItems",
+            "unevaluatedItems",
+            "minLength",
+            "maxLength",
+            "pattern",
+            "minimum",
+            "maximum",
+            "exclusiveMinimum",
+            "exclusiveMaximum",
+            "multipleOf",
+            "allOf",
+            "anyOf",
+            "oneOf",
+            "not",
+            "if",
+            "then",
+            "else",
+            "contentEncoding",
+            "contentMediaType",
+            "contentSchema",
+            "nullable",
+        }
+    )
+    | GATEWAY_KEYWORDS
+)
 _SUBSCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
 _SUBSCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
 _SUBSCHEMA_SINGLE = (
-    "items", "additionalProperties", "unevaluatedProperties", "not", "if", "then", "else",
-    "contains", "propertyNames", "additionalItems", "unevaluatedItems",
+    "items",
+    "additionalProperties",
+    "unevaluatedProperties",
+    "not",
+    "if",
+    "then",
+    "else",
+    "contains",
+    "propertyNames",
+    "additionalItems",
+    "unevaluatedItems",
 )
 _PARTIAL = ("not", "if", "then", "else")
 _NON_SCHEMA_CG_TYPES = ("Mapping", "Collection", "Action", "Application", "Endpoint", "Source")
@@ -55,9 +117,7 @@ def is_schema_document(document: object) -> bool:
         return False
     marker = document.get("$schema")
     if isinstance(marker, str):
-        if marker == CG_ENTITY or "json-schema.org" in marker:
-            return True
-        return False
+        return marker == CG_ENTITY or "json-schema.org" in marker
     return document.get("type") == "object" and isinstance(document.get("properties"), dict)
 
 
@@ -159,14 +219,18 @@ def _collect_required(node: dict[str, Any], pointer: str, warnings: list[Warning
             del node["required"]
         return
     listed = node.get("required")
-    required: list[str] = [name for name in listed if isinstance(name, str)] if isinstance(listed, list) else []
+    required: list[str] = (
+        [name for name in listed if isinstance(name, str)] if isinstance(listed, list) else []
+    )
     for name, child in props.items():
-        if isinstance(child, dict) and isinstance(child.get("required"), bool):
-            if child.pop("required") and name not in required:
-                required.append(name)
+        flagged = isinstance(child, dict) and isinstance(child.get("required"), bool)
+        if flagged and child.pop("required") and name not in required:
+            required.append(name)
     for name in [n for n in required if n not in props]:
         required.remove(name)
-        warnings.append((f"{pointer}/required", f"required name {name!r} is not a property: ignored"))
+        warnings.append(
+            (f"{pointer}/required", f"required name {name!r} is not a property: ignored")
+        )
     if required:
         node["required"] = required
     elif "required" in node:
@@ -178,20 +242,34 @@ def _close_object(node: dict[str, Any]) -> None:
     if not isinstance(node.get("properties"), dict):
         return
     open_markers = (
-        "additionalProperties", "unevaluatedProperties", "patternProperties",
-        "allOf", "anyOf", "oneOf", "if", "$ref", "$dynamicRef",
+        "additionalProperties",
+        "unevaluatedProperties",
+        "patternProperties",
+        "allOf",
+        "anyOf",
+        "oneOf",
+        "if",
+        "$ref",
+        "$dynamicRef",
     )
     if not any(marker in node for marker in open_markers):
         node["additionalProperties"] = False
 
 
-def _warn_misspelled(node: dict[str, Any], pointer: str, warnings: list[Warning], root: bool) -> None:
+def _warn_misspelled(
+    node: dict[str, Any], pointer: str, warnings: list[Warning], root: bool
+) -> None:
     for key in node:
         if key in _KNOWN_KEYWORDS or (root and key.startswith("x-")):
             continue
         close = difflib.get_close_matches(key, _KNOWN_KEYWORDS, n=1, cutoff=0.8)
         if close:
-            warnings.append((f"{pointer}/{_escape(key)}", f"unknown keyword {key!r} ignored; did you mean {close[0]!r}?"))
+            warnings.append(
+                (
+                    f"{pointer}/{_escape(key)}",
+                    f"unknown keyword {key!r} ignored; did you mean {close[0]!r}?",
+                )
+            )
 
 
 def _escape(name: str) -> str:

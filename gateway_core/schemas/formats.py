@@ -67,7 +67,10 @@ def is_bsn(value: str) -> bool:
 
 
 _CHECKS = {
-    "date-time": (is_date_time, "an RFC 3339 date-time with a time zone, e.g. 2024-05-01T09:30:00+02:00"),
+    "date-time": (
+        is_date_time,
+        "an RFC 3339 date-time with a time zone, e.g. 2024-05-01T09:30:00+02:00",
+    ),
     "date": (is_date, "a date as YYYY-MM-DD"),
     "email": (is_email, "an e-mail address"),
     "uri": (is_uri, "an absolute URI with a scheme, e.g. https://example.org/x"),

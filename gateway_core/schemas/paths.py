@@ -49,7 +49,9 @@ def _types(schema: dict[str, Any]) -> frozenset[str]:
     return frozenset()
 
 
-def _merge(schemas: SchemaSet, schema: dict[str, Any], base: str, seen: frozenset[str]) -> tuple[dict[str, Any], str, frozenset[str]]:
+def _merge(
+    schemas: SchemaSet, schema: dict[str, Any], base: str, seen: frozenset[str]
+) -> tuple[dict[str, Any], str, frozenset[str]]:
     """Fold a `$ref` target into the schema (its siblings win), following chains."""
     merged = dict(schema)
     while isinstance(merged.get("$ref"), str):
@@ -66,7 +68,14 @@ def _merge(schemas: SchemaSet, schema: dict[str, Any], base: str, seen: frozense
 def schema_paths(schemas: SchemaSet, object_type: ObjectType) -> dict[str, PathInfo]:
     paths: dict[str, PathInfo] = {}
 
-    def visit(schema: dict[str, Any], base: str, prefix: str, in_array: bool, seen: frozenset[str], depth: int) -> None:
+    def visit(
+        schema: dict[str, Any],
+        base: str,
+        prefix: str,
+        in_array: bool,
+        seen: frozenset[str],
+        depth: int,
+    ) -> None:
         if depth > _MAX_DEPTH:
             return
         schema, base, seen = _merge(schemas, schema, base, seen)
@@ -75,7 +84,11 @@ def schema_paths(schemas: SchemaSet, object_type: ObjectType) -> dict[str, PathI
             item_schema, item_base, item_seen = _merge(schemas, items, base, seen)
             if prefix:
                 paths[prefix] = PathInfo(
-                    prefix, _types(item_schema), _format(item_schema), True, True,
+                    prefix,
+                    _types(item_schema),
+                    _format(item_schema),
+                    True,
+                    True,
                     *_relation(item_schema, schema),
                 )
             visit(item_schema, item_base, prefix, True, item_seen, depth + 1)
@@ -88,7 +101,9 @@ def schema_paths(schemas: SchemaSet, object_type: ObjectType) -> dict[str, PathI
         if isinstance(props, dict):
             for name, sub in props.items():
                 if isinstance(sub, dict):
-                    visit(sub, base, f"{prefix}.{name}" if prefix else name, in_array, seen, depth + 1)
+                    visit(
+                        sub, base, f"{prefix}.{name}" if prefix else name, in_array, seen, depth + 1
+                    )
 
     visit(object_type.schema, object_type.id, "", False, frozenset({object_type.id}), 0)
     return paths

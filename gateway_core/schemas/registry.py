@@ -62,7 +62,9 @@ class SchemaSet:
 
 
 def _version_key(version: str) -> tuple[tuple[int, str], ...]:
-    return tuple((int(part), "") if part.isdigit() else (-1, part) for part in re.split(r"[.\-+]", version))
+    return tuple(
+        (int(part), "") if part.isdigit() else (-1, part) for part in re.split(r"[.\-+]", version)
+    )
 
 
 def iter_schema_files(sources: Iterable[Path]) -> Iterator[Path]:
@@ -153,10 +155,14 @@ def build_schema_set(object_types: Iterable[ObjectType]) -> SchemaSet:
     chosen: dict[str, ObjectType] = {}
     for object_type in object_types:
         chosen[object_type.id] = _pick(chosen.get(object_type.id), object_type)
-    registry: Registry[Any] = Registry().with_resources(
-        (t.id, Resource.from_contents(t.schema, default_specification=DRAFT202012))
-        for t in chosen.values()
-    ).crawl()
+    registry: Registry[Any] = (
+        Registry()
+        .with_resources(
+            (t.id, Resource.from_contents(t.schema, default_specification=DRAFT202012))
+            for t in chosen.values()
+        )
+        .crawl()
+    )
     for object_type in chosen.values():
         resolver = registry.resolver(base_uri=object_type.id)
         for pointer, ref in _refs(object_type.schema):

@@ -45,7 +45,7 @@ def _fast_validators(schemas: SchemaSet) -> dict[str, Callable[[Any], bool]]:
             compiled = jsonschema_rs.validator_for(
                 object_type.schema, registry=registry, formats=formats, validate_formats=True
             )
-        except Exception:  # noqa: BLE001 - a schema jsonschema-rs cannot compile falls back to jsonschema
+        except Exception:
             continue
         fast[object_type.id] = compiled.is_valid
     return fast
@@ -95,7 +95,9 @@ class ObjectValidator:
 
     # -- the walk over properties shared by defaults, readOnly and immutable -----------------
 
-    def _properties(self, schema: dict[str, Any], base: str, depth: int = 0) -> list[tuple[str, dict[str, Any], str]]:
+    def _properties(
+        self, schema: dict[str, Any], base: str, depth: int = 0
+    ) -> list[tuple[str, dict[str, Any], str]]:
         """(name, subschema, base id) for each property the schema declares, through `$ref` and allOf.
         Schemas never change after loading, so the answer is cached by the schema object."""
         key = (id(schema), base)
@@ -104,7 +106,9 @@ class ObjectValidator:
             cached = self._property_cache[key] = self._collect_properties(schema, base, depth)
         return cached
 
-    def _collect_properties(self, schema: dict[str, Any], base: str, depth: int) -> list[tuple[str, dict[str, Any], str]]:
+    def _collect_properties(
+        self, schema: dict[str, Any], base: str, depth: int
+    ) -> list[tuple[str, dict[str, Any], str]]:
         found: list[tuple[str, dict[str, Any], str]] = []
         if depth > 16:
             return found
@@ -153,24 +157,34 @@ class ObjectValidator:
         if not self._has_defaults:
             return document
         result = copy.deepcopy(document)
-        for _, name, sub, _, parent in self._walk(self.object_type.schema, self.object_type.id, result, ()):
+        for _, name, sub, _, parent in self._walk(
+            self.object_type.schema, self.object_type.id, result, ()
+        ):
             if name not in parent and "default" in sub:
                 parent[name] = copy.deepcopy(sub["default"])
         return result
 
-    def write_violations(self, document: dict[str, Any], previous: dict[str, Any] | None) -> list[InvalidParam]:
+    def write_violations(
+        self, document: dict[str, Any], previous: dict[str, Any] | None
+    ) -> list[InvalidParam]:
         """`readOnly` values a client tries to set or change, `immutable` values it tries to change."""
         problems: list[InvalidParam] = []
         if not self._has_write_rules:
             return problems
-        for path, name, sub, _, parent in self._walk(self.object_type.schema, self.object_type.id, document, ()):
+        for path, name, sub, _, parent in self._walk(
+            self.object_type.schema, self.object_type.id, document, ()
+        ):
             old = _lookup(previous, (*path, name)) if previous is not None else _MISSING
             new = parent.get(name, _MISSING)
             field_name = dotted((*path, name))
             if sub.get("readOnly") is True and new is not _MISSING and new != old:
-                problems.append(InvalidParam(field_name, "readOnly", "is read-only and cannot be written"))
+                problems.append(
+                    InvalidParam(field_name, "readOnly", "is read-only and cannot be written")
+                )
             elif sub.get("immutable") is True and old is not _MISSING and new != old:
-                problems.append(InvalidParam(field_name, "immutable", "cannot be changed after creation"))
+                problems.append(
+                    InvalidParam(field_name, "immutable", "cannot be changed after creation")
+                )
         return problems
 
     def schema_errors(self, document: dict[str, Any]) -> list[InvalidParam]:
@@ -181,7 +195,9 @@ class ObjectValidator:
             problems.extend(_to_params(error))
         return problems
 
-    def check(self, document: dict[str, Any], previous: dict[str, Any] | None = None) -> list[InvalidParam]:
+    def check(
+        self, document: dict[str, Any], previous: dict[str, Any] | None = None
+    ) -> list[InvalidParam]:
         problems = self.write_violations(document, previous) + self.schema_errors(document)
         unique = {(p.name, p.code, p.reason): p for p in problems}
         return sorted(unique.values(), key=lambda p: (p.name, p.code))
@@ -206,18 +222,24 @@ def _to_params(error: ValidationError) -> list[InvalidParam]:
     if keyword == "required":
         names = [n for n in value if repr(n) in error.message] or ["?"]
         return [InvalidParam(dotted([*base, n]), "required", "is required") for n in names[:1]]
-    if keyword in ("additionalProperties", "unevaluatedProperties") and isinstance(error.instance, dict):
+    if keyword in ("additionalProperties", "unevaluatedProperties") and isinstance(
+        error.instance, dict
+    ):
         schema = error.schema if isinstance(error.schema, dict) else {}
         declared = schema.get("properties", {})
         patterns = list(schema.get("patternProperties", {}))
         extras = [
-            key for key in error.instance
-            if key not in declared and not any(re.search(pattern, key) for pattern in patterns)
+            key
+            for key in error.instance
+            if key not in declared
+            and not any(re.search(pattern, key) for pattern in patterns)
             # unevaluatedProperties: properties of subschemas (allOf, ...) count as declared too
             and (keyword == "additionalProperties" or repr(key) in error.message)
         ]
         return [
-            InvalidParam(dotted([*base, key]), "additionalProperties", "is not a property of this object")
+            InvalidParam(
+                dotted([*base, key]), "additionalProperties", "is not a property of this object"
+            )
             for key in extras
         ]
     if keyword == "format":

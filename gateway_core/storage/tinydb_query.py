@@ -112,7 +112,8 @@ def _path_query(
         current = current[part]
         prefix = f"{done}.{part}" if done else part
         if prefix in arrays and index < len(parts) - 1:
-            return current.any(_path_query(Query(), parts[index + 1 :], prefix, arrays, test))
+            nested: QueryInstance = current.any(_path_query(Query(), parts[index + 1 :], prefix, arrays, test))
+            return nested
         done = prefix
     return current.test(_leaf(test))
 
@@ -130,7 +131,8 @@ def _compile_condition(condition: Condition) -> QueryInstance:
     else:
         parts = condition.path.split(".")
         positive = _path_query(Query()["data"], parts, "", condition.arrays, test)
-    return ~positive if condition.operator in ("ne", "is_null") else positive
+    compiled: QueryInstance = ~positive if condition.operator in ("ne", "is_null") else positive
+    return compiled
 
 
 def _strings(value: Any) -> Iterator[str]:
@@ -176,7 +178,8 @@ def compile_search(search: Search) -> QueryInstance:
             for text in _strings(value)
         )
 
-    return Query()["data"].test(found)
+    compiled: QueryInstance = Query()["data"].test(found)
+    return compiled
 
 
 def compile_query(query: ListQuery) -> QueryInstance | None:

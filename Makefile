@@ -21,9 +21,11 @@ test: $(STAMP)
 	$(VENV)/bin/python -m pytest
 
 # Not part of `test`: starts the gateway at 1k/10k/100k objects, drives it with wrk (installed with
-# apt-get when missing and root) and writes docs/performance.md. About 5 minutes.
+# apt-get when missing and root) and writes docs/performance.md. About 5 minutes. Then the same on
+# PostgreSQL at 100k objects with 1 and 2 workers (its own section of the doc; about 3 minutes).
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/bench.py
+	$(VENV)/bin/python benchmarks/bench_postgresql.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +43,9 @@ def load_gateway(settings: Settings, plugins: Sequence[Plugin] | None = None) ->
     sources += [Path(folder) for folder in settings.schemas]
     schemas = load_schemas(sources)
     manifests = tuple(
-        read_manifest(plugin.manifest, plugin.name) for plugin in chosen if plugin.manifest is not None
+        read_manifest(plugin.manifest, plugin.name)
+        for plugin in chosen
+        if plugin.manifest is not None
     )
     endpoints = tuple(build_endpoints(schemas, manifests))
     return Gateway(tuple(chosen), schemas, manifests, endpoints)
@@ -65,13 +68,18 @@ def api_index(gateway: Gateway, base_path: str) -> dict[str, Any]:
 
 def build_service(settings: Settings, gateway: Gateway, store: Store) -> ObjectService:
     return ObjectService(
-        gateway.schemas, gateway.endpoints, store,
+        gateway.schemas,
+        gateway.endpoints,
+        store,
         base_path=settings.base_path.rstrip("/"),
-        default_limit=settings.default_limit, max_limit=settings.max_limit,
+        default_limit=settings.default_limit,
+        max_limit=settings.max_limit,
     )
 
 
-def create_app(settings: Settings, gateway: Gateway | None = None, store: Store | None = None) -> Starlette:
+def create_app(
+    settings: Settings, gateway: Gateway | None = None, store: Store | None = None
+) -> Starlette:
     """The ASGI application. The store (opened from settings unless given) is closed on shutdown."""
     gateway = gateway or load_gateway(settings)
     indexes: dict[str, list[str]] = {}
@@ -94,6 +102,9 @@ def create_app(settings: Settings, gateway: Gateway | None = None, store: Store 
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        opening = getattr(store, "open", None)  # a server-backed store connects at start-up
+        if inspect.iscoroutinefunction(opening):
+            await opening()
         try:
             yield
         finally:
@@ -103,3 +114,11 @@ def create_app(settings: Settings, gateway: Gateway | None = None, store: Store 
     app.state.service = service
     app.state.gateway = gateway
     return app
+
+
+def app_from_environment() -> Starlette:
+    """The application built from the GATEWAY_* environment (and GATEWAY_CONFIG or ./gateway.yaml):
+    the factory that `gateway serve --workers N` hands uvicorn, called in every worker process."""
+    from gateway_core.config import load_settings
+
+    return create_app(load_settings())

@@ -1,4 +1,4 @@
-"""The `gateway` command: serve, schemas check, plugins, install."""
+"""The `gateway` command: serve, schemas check, plugins, install, migrate."""
 
 from __future__ import annotations
 
@@ -10,21 +10,26 @@ from pathlib import Path
 from typing import Any
 
 from gateway_core.config import Settings, load_settings
-from gateway_core.errors import GatewayError
+from gateway_core.errors import ConfigError, GatewayError
 
-SETTINGS_ARGUMENTS = ("host", "port", "database", "schemas", "plugins")
+SETTINGS_ARGUMENTS = ("host", "port", "database", "schemas", "plugins", "workers")
 
 
 def _add_settings_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="a gateway.yaml (default: ./gateway.yaml when present)")
     parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (default 8000)")
-    parser.add_argument("--database", help="the data file (default data/gateway.json)")
+    parser.add_argument(
+        "--database", help="the data file (default data/gateway.json) or a postgresql:// URL"
+    )
     parser.add_argument(
         "--schemas", action="append", metavar="DIR", help="a folder of schema files (repeatable)"
     )
     parser.add_argument(
-        "--plugin", dest="plugins", action="append", metavar="NAME",
+        "--plugin",
+        dest="plugins",
+        action="append",
+        metavar="NAME",
         help="load only this plugin (repeatable; default: every installed plugin)",
     )
 
@@ -40,12 +45,31 @@ def _print_warnings(gateway: Any) -> None:
             print(f"warning: {object_type.source}: at {pointer or '/'}: {message}", file=sys.stderr)
 
 
+def _workers_environment(settings: Settings, config: str | None) -> dict[str, str]:
+    """The settings as GATEWAY_* variables, for worker processes (app_from_environment)."""
+    import os
+
+    environment = {"GATEWAY_CONFIG": str(Path(config).resolve())} if config else {}
+    for name, value in vars(settings).items():
+        if value is None:
+            continue
+        if isinstance(value, tuple):
+            value = os.pathsep.join(value)
+        environment[f"GATEWAY_{name.upper()}"] = str(value)
+    return environment
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from gateway_core.app import create_app, load_gateway
 
     settings = _settings(args)
+    if settings.workers > 1 and not settings.database.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(
+            f"--workers {settings.workers} needs a PostgreSQL database (--database "
+            "postgresql://...): the embedded TinyDB store is one file that one process owns"
+        )
     gateway = load_gateway(settings)
     _print_warnings(gateway)
     app = create_app(settings, gateway)
@@ -53,14 +77,49 @@ def serve(args: argparse.Namespace) -> int:
         print(f"warning: {source}: at {pointer}: {message}", file=sys.stderr)
     base = f"http://{settings.host}:{settings.port}{settings.base_path}"
     print(f"API:        {base}  (objecttypes and endpoints: GET {base})")
-    print(f"Data file:  {Path(settings.database).resolve()}")
+    if "://" in settings.database:
+        from gateway_core.storage.postgresql import redacted_url
+
+        print(f"Database:   {redacted_url(settings.database)} ({settings.workers} worker(s))")
+    else:
+        print(f"Data file:  {Path(settings.database).resolve()}")
     print(f"Plugins:    {', '.join(p.name for p in gateway.plugins) or 'none'}")
     print(f"Loaded {len(gateway.schemas.types)} objecttypes:")
     for object_type in sorted(gateway.schemas.types.values(), key=lambda t: t.title.lower()):
         routes = [f"{settings.base_path}{e.route}" for e in gateway.endpoints_for(object_type.id)]
-        print(f"  {object_type.title} {object_type.version}: {', '.join(routes) or '(value object)'}")
+        print(
+            f"  {object_type.title} {object_type.version}: {', '.join(routes) or '(value object)'}"
+        )
     sys.stdout.flush()
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False)
+    if settings.workers > 1:  # every worker builds its own app (and connection pool)
+        import os
+
+        os.environ.update(_workers_environment(settings, args.config))
+        uvicorn.run(
+            "gateway_core.app:app_from_environment",
+            factory=True,
+            workers=settings.workers,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            access_log=False,
+        )
+        return 0
+    uvicorn.run(
+        app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False
+    )
+    return 0
+
+
+def migrate_command(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from gateway_core.migrate import migrate
+
+    counts = asyncio.run(migrate(args.source, args.target))
+    for collection, count in counts.items():
+        print(f"  {collection}: {count}")
+    print(f"Copied {sum(counts.values())} objects in {len(counts)} collections.")
     return 0
 
 
@@ -94,8 +153,12 @@ def list_plugins(args: argparse.Namespace) -> int:
         gateway = load_gateway(replace(settings, schemas=(), plugins=(plugin.name,)), plugins)
         print(f"{plugin.name}: {plugin.title}")
         for object_type in sorted(gateway.schemas.types.values(), key=lambda t: t.title.lower()):
-            routes = [f"{settings.base_path}{e.route}" for e in gateway.endpoints_for(object_type.id)]
-            print(f"  {object_type.title} ({object_type.id}): {', '.join(routes) or 'value object'}")
+            routes = [
+                f"{settings.base_path}{e.route}" for e in gateway.endpoints_for(object_type.id)
+            ]
+            print(
+                f"  {object_type.title} ({object_type.id}): {', '.join(routes) or 'value object'}"
+            )
     return 0
 
 
@@ -111,7 +174,10 @@ def install_plugin(args: argparse.Namespace) -> int:
     chosen = next((p for p in gateway.plugins if p.name == args.plugin), None)
     if chosen is None:
         loaded = ", ".join(p.name for p in gateway.plugins) or "none"
-        print(f"error: plugin {args.plugin!r} is not installed or not selected (loaded: {loaded})", file=sys.stderr)
+        print(
+            f"error: plugin {args.plugin!r} is not installed or not selected (loaded: {loaded})",
+            file=sys.stderr,
+        )
         return 1
     store = open_store(settings.database)
 
@@ -122,7 +188,11 @@ def install_plugin(args: argparse.Namespace) -> int:
             await store.close()
 
     summary = asyncio.run(run())
-    loaded = f"; fixtures: {summary['created']} created, {summary['replaced']} replaced" if args.data else ""
+    loaded = (
+        f"; fixtures: {summary['created']} created, {summary['replaced']} replaced"
+        if args.data
+        else ""
+    )
     print(f"Installed {chosen.name} into {settings.database}{loaded}")
     return 0
 
@@ -132,21 +202,48 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     serve_parser = commands.add_parser("serve", help="start the gateway")
     _add_settings_arguments(serve_parser)
+    serve_parser.add_argument(
+        "--workers", type=int, help="worker processes (default 1; more need PostgreSQL)"
+    )
     serve_parser.set_defaults(run=serve)
     schemas_parser = commands.add_parser("schemas", help="work with schema files")
     schema_commands = schemas_parser.add_subparsers(dest="schemas_command", required=True)
     check = schema_commands.add_parser("check", help="validate schema files; exit 1 on errors")
-    check.add_argument("dirs", nargs="*", metavar="DIR", help="folders or files (default: the configured ones)")
+    check.add_argument(
+        "dirs", nargs="*", metavar="DIR", help="folders or files (default: the configured ones)"
+    )
     _add_settings_arguments(check)
     check.set_defaults(run=schemas_check)
-    plugins_parser = commands.add_parser("plugins", help="list installed plugins, their objecttypes and endpoints")
+    plugins_parser = commands.add_parser(
+        "plugins", help="list installed plugins, their objecttypes and endpoints"
+    )
     _add_settings_arguments(plugins_parser)
     plugins_parser.set_defaults(run=list_plugins)
     install_parser = commands.add_parser("install", help="register a plugin in the database")
     install_parser.add_argument("plugin", help="the plugin's name, e.g. customer-interaction")
-    install_parser.add_argument("--data", action="store_true", help="also load its fixtures (demo data)")
+    install_parser.add_argument(
+        "--data", action="store_true", help="also load its fixtures (demo data)"
+    )
     _add_settings_arguments(install_parser)
     install_parser.set_defaults(run=install_plugin)
+    migrate_parser = commands.add_parser(
+        "migrate", help="copy every object from one database to another (TinyDB <-> PostgreSQL)"
+    )
+    migrate_parser.add_argument(
+        "--from",
+        dest="source",
+        required=True,
+        metavar="DATABASE",
+        help="the data file or postgresql:// URL to copy from (only read)",
+    )
+    migrate_parser.add_argument(
+        "--to",
+        dest="target",
+        required=True,
+        metavar="DATABASE",
+        help="the EMPTY data file or postgresql:// URL to copy into (all or nothing)",
+    )
+    migrate_parser.set_defaults(run=migrate_command)
     return parser
 
 

@@ -27,9 +27,10 @@ class Settings:
     max_limit: int = 1000
     base_path: str = "/api"
     log_level: str = "info"
+    workers: int = 1  # uvicorn worker processes (more than one needs PostgreSQL)
 
 
-_INT_FIELDS = {"port", "max_body_bytes", "default_limit", "max_limit"}
+_INT_FIELDS = {"port", "max_body_bytes", "default_limit", "max_limit", "workers"}
 _LIST_FIELDS = {"schemas", "plugins"}
 _KNOWN = {f.name for f in fields(Settings)}
 

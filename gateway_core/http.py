@@ -100,7 +100,9 @@ Handler = Callable[[Request], Awaitable[Response]]
 def paging_links(request: Request, envelope: dict[str, Any]) -> str:
     """RFC 8288 `Link` header with first/prev/next/last pages (page-based, keeping other parameters)."""
     page, pages = envelope["page"], envelope["pages"]
-    kept = urlencode([(k, v) for k, v in request.query_params.multi_items() if k not in _PAGING_PARAMETERS])
+    kept = urlencode(
+        [(k, v) for k, v in request.query_params.multi_items() if k not in _PAGING_PARAMETERS]
+    )
     prefix = f"{request.url.path}?{kept}&_page=" if kept else f"{request.url.path}?_page="
 
     def url(number: int) -> str:
@@ -140,7 +142,9 @@ def endpoint_routes(endpoint: Endpoint, base_path: str, max_body_bytes: int) -> 
     async def list_objects(request: Request) -> Response:
         gateway = service(request)
         page, query = await gateway.list(schema_id, params(request))
-        results = [await gateway.present(schema_id, record, endpoint, query) for record in page.items]
+        results = [
+            await gateway.present(schema_id, record, endpoint, query) for record in page.items
+        ]
         envelope = list_envelope(results, page, query)
         headers = {"X-Total-Count": str(page.total), "Link": paging_links(request, envelope)}
         return JSON(envelope, headers=headers)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -185,11 +185,13 @@ def make_client(
     tmp_path: Path,
     schema_dirs: Sequence[Path | str] = (),
     plugins: Sequence[Plugin] = (),
+    database: str | None = None,
     **settings: Any,
 ) -> Iterator[TestClient]:
-    """A TestClient (entered, so the store opens and closes) on a data file in `tmp_path`."""
+    """A TestClient (entered, so the store opens and closes) on `database` (the `database`
+    fixture's value), by default a data file in `tmp_path`."""
     config = Settings(
-        database=str(tmp_path / "db.json"),
+        database=database or str(tmp_path / "db.json"),
         schemas=tuple(str(folder) for folder in schema_dirs),
         **settings,
     )
@@ -199,6 +201,62 @@ def make_client(
 
 
 @pytest.fixture
-def book_client(tmp_path: Path, book_schemas: Path) -> Iterator[TestClient]:
-    with make_client(tmp_path, [book_schemas]) as client:
+def book_client(tmp_path: Path, book_schemas: Path, database: str) -> Iterator[TestClient]:
+    with make_client(tmp_path, [book_schemas], database=database) as client:
         yield client
+
+
+# -- storage backends: the whole API suite runs on both -------------------------------------------
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_postgresql_at_end() -> Iterator[None]:
+    """Stops the throwaway PostgreSQL cluster (tests/pg/cluster.py) if a test started one."""
+    yield
+    from pg.cluster import stop_shared
+
+    stop_shared()
+
+
+@pytest.fixture(scope="session")
+def postgresql_cluster() -> Any:
+    """The session's throwaway PostgreSQL cluster (started on first use). Skipped when PostgreSQL
+    is not installed, failed under CI=true."""
+    from pg.cluster import require_cluster
+
+    return require_cluster()
+
+
+@pytest.fixture(params=["tinydb", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A `database` setting for a fresh, empty store: a data file in `tmp_path`, or the URL of an
+    empty database on the session's PostgreSQL cluster (emptied again afterwards, for reuse)."""
+    if request.param == "tinydb":
+        yield str(tmp_path / "db.json")
+        return
+    cluster = request.getfixturevalue("postgresql_cluster")
+    url = cluster.borrow_database()
+    try:
+        yield url
+    finally:
+        cluster.return_database(url)
+
+
+@pytest.fixture(scope="module", params=["tinydb", "postgresql"])
+def module_databases(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[[], str]]:
+    """For module-scoped fixtures: a function that gives a new `database` setting per call (each
+    such fixture has a store of its own), on the backend of this parameter."""
+    borrowed: list[str] = []
+
+    def new_database() -> str:
+        if request.param == "tinydb":
+            return str(tmp_path_factory.mktemp("db") / "db.json")
+        url: str = request.getfixturevalue("postgresql_cluster").borrow_database()
+        borrowed.append(url)
+        return url
+
+    yield new_database
+    for url in borrowed:
+        request.getfixturevalue("postgresql_cluster").return_database(url)

@@ -318,7 +318,9 @@ def make_records(
 # takes the `store_factory` fixture then runs against it too. "tinydb-indexed" is the embedded
 # store with hash indexes declared on every scalar path of FIXTURE_SCHEMA (an index may only
 # narrow the candidates, never change a result).
-BACKENDS = ("tinydb", "tinydb-indexed")
+# "postgresql" runs on the test session's throwaway cluster (tests/pg/cluster.py): one database per
+# factory, emptied at each use; skipped when PostgreSQL is absent (outside CI).
+BACKENDS = ("tinydb", "tinydb-indexed", "postgresql")
 INDEXED_PATHS = (
     "name",
     "code",
@@ -353,6 +355,12 @@ def store_factory_for(name: str, folder: Path) -> StoreFactory:
 
             indexes = {FIXTURE_COLLECTION: INDEXED_PATHS} if name == "tinydb-indexed" else None
             store: Store = TinyDBStore(folder / f"store-{next(counter)}.json", indexes)
+        elif name == "postgresql":
+            from pg.cluster import empty_database
+
+            from gateway_core.storage.postgresql import PostgreSQLStore
+
+            store = PostgreSQLStore(empty_database(folder), max_size=2)
         else:  # pragma: no cover - a backend listed in BACKENDS without a branch here
             raise AssertionError(f"no store factory for backend {name!r}")
         try:

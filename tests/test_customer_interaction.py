@@ -31,8 +31,7 @@ SEED_QUERY = (
 
 
 @pytest.fixture()
-def client(tmp_path: Path) -> Iterator[TestClient]:
-    database = tmp_path / "db.json"
+def client(database: str) -> Iterator[TestClient]:
     assert (
         main(
             [

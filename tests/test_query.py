@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -256,12 +256,14 @@ class Api:
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+def api(
+    tmp_path_factory: pytest.TempPathFactory, module_databases: Callable[[], str]
+) -> Iterator[Api]:
     folder = tmp_path_factory.mktemp("query-schemas")
     (folder / "thing.schema.json").write_text(json.dumps(THING_SCHEMA))
     (folder / "partij.schema.json").write_text(json.dumps(PARTIJ_SCHEMA))
     settings = Settings(
-        database=str(tmp_path_factory.mktemp("query-db") / "db.json"),
+        database=module_databases(),
         schemas=(str(folder),),
         max_limit=MAX_LIMIT,
     )
@@ -720,16 +722,16 @@ def documented_examples() -> list[tuple[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def doc_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+def doc_api(
+    tmp_path_factory: pytest.TempPathFactory, module_databases: Callable[[], str]
+) -> Iterator[Api]:
     text = DOC.read_text(encoding="utf-8")
     schema = re.search(_BLOCK.format("example-schema"), text, re.S)
     data = re.search(_BLOCK.format("example-data"), text, re.S)
     assert schema and data, "the example schema and data blocks of docs/query-language.md"
     folder = tmp_path_factory.mktemp("doc-schemas")
     (folder / "person.schema.json").write_text(schema[1])
-    settings = Settings(
-        database=str(tmp_path_factory.mktemp("doc-db") / "db.json"), schemas=(str(folder),)
-    )
+    settings = Settings(database=module_databases(), schemas=(str(folder),))
     with TestClient(create_app(settings, load_gateway(settings, plugins=[]))) as client:
         api = Api(client)
         api.post_all("/api/person", {person["name"]: person for person in json.loads(data[1])})

@@ -143,8 +143,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Gateway:
 
 
 @pytest.fixture
-def client(tmp_path: Path, gateway: Gateway) -> Iterator[TestClient]:
-    settings = Settings(database=str(tmp_path / "db.json"))
+def client(database: str, gateway: Gateway) -> Iterator[TestClient]:
+    settings = Settings(database=database)
     with TestClient(create_app(settings, gateway)) as test_client:
         yield test_client
 

@@ -206,12 +206,11 @@ class ObjectValidator:
 def _lookup(document: Any, path: tuple[Any, ...]) -> Any:
     current = document
     for part in path:
-        if isinstance(current, dict) and isinstance(part, str) and part in current:
-            current = current[part]
-        elif isinstance(current, list) and isinstance(part, int) and part < len(current):
-            current = current[part]
-        else:
+        in_object = isinstance(current, dict) and isinstance(part, str) and part in current
+        in_array = isinstance(current, list) and isinstance(part, int) and part < len(current)
+        if not (in_object or in_array):
             return _MISSING
+        current = current[part]
     return current
 
 

@@ -12,8 +12,13 @@ __all__ = ["Change", "Delete", "Page", "Put", "Store", "StoredObject", "open_sto
 
 
 def open_store(database: str, indexes: Mapping[str, Sequence[str]] | None = None) -> Store:
-    """A file path opens the embedded TinyDB store. `indexes`: collection (schema `$id`) -> the
-    dotted paths to keep hash indexes on (from the plugin manifests)."""
+    """A file path opens the embedded TinyDB store, a postgresql:// URL the PostgreSQL store.
+    `indexes`: collection (schema `$id`) -> the dotted paths to keep hash indexes on (from the
+    plugin manifests)."""
+    if database.startswith(("postgresql://", "postgres://")):
+        from gateway_core.storage.postgresql import PostgreSQLStore
+
+        return PostgreSQLStore(database, indexes)
     if "://" in database:
         scheme = database.split("://", 1)[0]
         raise StoreError(f"database {database!r}: no storage backend for {scheme!r} URLs")

@@ -22,7 +22,10 @@ from gateway_core.schemas.formats import parse_date_time
 
 _METADATA = {"id": "id", "_self.dateCreated": "created", "_self.dateModified": "modified"}
 _ORDERING: dict[str, Callable[[Any, Any], bool]] = {
-    "gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le,
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "lt": operator.lt,
+    "lte": operator.le,
 }
 
 
@@ -112,7 +115,9 @@ def _path_query(
         current = current[part]
         prefix = f"{done}.{part}" if done else part
         if prefix in arrays and index < len(parts) - 1:
-            nested: QueryInstance = current.any(_path_query(Query(), parts[index + 1 :], prefix, arrays, test))
+            nested: QueryInstance = current.any(
+                _path_query(Query(), parts[index + 1 :], prefix, arrays, test)
+            )
             return nested
         done = prefix
     return current.test(_leaf(test))

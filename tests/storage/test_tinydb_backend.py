@@ -160,5 +160,5 @@ def test_open_store_picks_tinydb_for_paths_and_refuses_urls(path: Path) -> None:
             await store.close()
 
     asyncio.run(scenario())
-    with pytest.raises(StoreError, match="postgres"):
-        open_store("postgres://localhost/gateway")
+    with pytest.raises(StoreError, match="mysql"):  # postgresql:// URLs open the PostgreSQL store
+        open_store("mysql://localhost/gateway")

@@ -1,0 +1,275 @@
+"""`make bench`, PostgreSQL part: the gateway on PostgreSQL at 100,000 Partij objects, 1 and 2 workers.
+
+A throwaway PostgreSQL cluster (tests/pg/cluster.py, durable: fsync and synchronous commit on) in
+a temporary folder; the 100,000 records (benchmarks/partijen.py, as for the TinyDB benchmark)
+written to a TinyDB data file and copied in with `gateway migrate` (timed); then `gateway serve
+--database postgresql://... --workers N` for N = 1 and 2, each driven with the same scenarios and
+load generator as benchmarks/bench.py (GET item, BSN list query, `_search`, POST, PATCH). The
+results go to their own section of docs/performance.md (between the bench-postgresql markers,
+appended when absent; the TinyDB section is left alone).
+
+    .venv/bin/python benchmarks/bench_postgresql.py [--objects 100000] [--workers 1,2] [--duration 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from bench import (  # noqa: E402
+    BSN_PATH,
+    SCENARIOS,
+    SEARCH_CONNECTIONS,
+    TYPE_PATH,
+    Load,
+    Result,
+    Server,
+    Target,
+    choose_target,
+    ensure_wrk,
+    machine,
+    measure_baseline,
+    post_template,
+    request,
+    rss_kb,
+    settle,
+)
+from partijen import write_data_file  # noqa: E402
+from pg.cluster import Cluster, find_binaries  # noqa: E402
+
+START_MARK, END_MARK = "<!-- bench-postgresql:start -->", "<!-- bench-postgresql:end -->"
+
+
+@dataclass
+class WorkersRun:
+    workers: int
+    startup_s: float
+    rss_kb: int
+    results: dict[str, Result] = field(default_factory=dict)
+
+
+def gateway_serve(url: str, workers: int, target: Target) -> list[str]:
+    gateway = Path(sys.executable).with_name("gateway")
+    serve = [str(gateway)] if gateway.exists() else [sys.executable, "-m", "gateway_core.cli"]
+    return [
+        *serve,
+        "serve",
+        "--database",
+        url,
+        "--workers",
+        str(workers),
+        "--port",
+        "{port}",
+        *target.arguments,
+    ]
+
+
+def process_tree_rss(pid: int) -> int:
+    """VmRSS of the server and its worker processes."""
+    total = rss_kb(pid)
+    children = subprocess.run(
+        ["pgrep", "-P", str(pid)], capture_output=True, text=True
+    ).stdout.split()
+    for child in children:
+        with contextlib.suppress(OSError, ValueError):
+            total += rss_kb(int(child))
+    return total
+
+
+def measure(
+    url: str, workers: int, target: Target, load: Load, work: Path, ids: list[str], bsns: list[str]
+) -> WorkersRun:
+    folder = Path(tempfile.mkdtemp(prefix=f"w{workers}-", dir=work))
+    server = Server(gateway_serve(url, workers, target), target.environment, folder)
+    run = WorkersRun(workers, server.started, 0)
+    try:
+        sample = random.Random(workers).sample(range(len(ids)), min(len(ids), 5_000))
+        some_ids = [ids[i] for i in sample]
+        some_bsns = [bsns[i] for i in sample]
+        for bsn in some_bsns[:5]:
+            query = f"{BSN_PATH}={bsn}&{TYPE_PATH}=ingeschrevenpersoon"
+            status, page = request(server.port, "GET", f"{target.route}?{query}")
+            assert status == 200 and page["total"] == 1, (status, page)
+        load.run("get_item", server.port, target.route, some_ids, duration=1)  # warm-up
+        settle(server.port)
+        run.rss_kb = process_tree_rss(server.process.pid)
+        plan = [
+            ("get_item", some_ids, None),
+            ("list_bsn", some_bsns, None),
+            (
+                "list_search",
+                ["jansen", "bakker", "visser", "meijer", "dossier"],
+                SEARCH_CONNECTIONS,
+            ),
+            ("post", [post_template()], None),
+            ("patch", some_ids, None),
+        ]
+        for scenario, items, connections in plan:
+            settle(server.port)
+            result = load.run(scenario, server.port, target.route, items, connections)
+            run.results[scenario] = result
+            print(
+                f"    {SCENARIOS[scenario]:<22} {result.rps:9,.0f} req/s"
+                f"  p50 {result.p50_ms:8.2f} ms  p99 {result.p99_ms:8.2f} ms"
+                f"  failed {result.failed}"
+            )
+    finally:
+        server.stop()
+    return run
+
+
+def report(
+    info: dict[str, str],
+    load: Load,
+    target: Target,
+    objects: int,
+    migrate_s: float,
+    database_mb: float,
+    baseline: Result,
+    runs: list[WorkersRun],
+    duration: float,
+) -> str:
+    lines = [
+        "## PostgreSQL backend",
+        "",
+        f"Measured {info['date']} by `make bench` (benchmarks/bench_postgresql.py), commit "
+        f"{info['commit']}.",
+        "",
+        f"- Machine: as above ({info['nproc']} CPUs, {info['cpu']}); PostgreSQL "
+        f"{info['postgresql']} runs on it too (a throwaway cluster: fsync and synchronous commit "
+        "on, shared_buffers 256 MB), beside the gateway's workers and the load generator.",
+        f"- Data: {objects:,} Partij records ({target.route}), copied in with `gateway migrate` "
+        f"from a TinyDB file in {migrate_s:.1f} s (one transaction); the database then takes "
+        f"{database_mb:,.0f} MB (table, TOAST and indexes).",
+        f"- Load: {load.name}, {load.connections} connections ({SEARCH_CONNECTIONS} for "
+        f"`_search`), {duration:g} s per measurement; `gateway serve --workers N --database "
+        f"postgresql://...`. Baseline (bare Starlette, one worker): {baseline.rps:,.0f} req/s.",
+        "",
+        "| workers | request | req/s | of baseline | p50 ms | p99 ms | failed |",
+        "|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for run in runs:
+        for scenario, result in run.results.items():
+            lines.append(
+                f"| {run.workers} | {SCENARIOS[scenario]} | {result.rps:,.0f} "
+                f"| {result.rps / baseline.rps:.0%} | {result.p50_ms:.2f} | {result.p99_ms:.2f} "
+                f"| {result.failed} |"
+            )
+    lines += [
+        "",
+        "| workers | start-up (process start to first 200 on /health) | VmRSS, all processes |",
+        "|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {run.workers} | {run.startup_s:.2f} s | {run.rss_kb / 1024:.0f} MiB |" for run in runs
+    ]
+    failures = sum(r.failed for run in runs for r in run.results.values())
+    if failures:
+        lines += ["", f"**{failures} requests failed** (errors or non-2xx answers): see the table."]
+    return "\n".join(lines)
+
+
+def write_report(section: str, document: Path) -> None:
+    """Replace our own section, or append it: the TinyDB section stays as bench.py wrote it."""
+    block = f"{START_MARK}\n{section}\n{END_MARK}"
+    text = document.read_text() if document.exists() else "# Performance\n"
+    if START_MARK in text and END_MARK in text:
+        before, rest = text.split(START_MARK, 1)
+        text = before + block + rest.split(END_MARK, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    document.parent.mkdir(parents=True, exist_ok=True)
+    document.write_text(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--objects", type=int, default=100_000)
+    parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per measurement")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--output", type=Path, default=ROOT / "docs" / "performance.md")
+    parser.add_argument("--no-report", action="store_true", help="print only; leave the doc alone")
+    args = parser.parse_args(argv)
+    bindir = find_binaries()
+    if bindir is None:
+        print("PostgreSQL server binaries not found (apt-get install postgresql): skipped")
+        return 0
+    info = machine()
+    print(f"PostgreSQL benchmark, {info['date']}: {info['nproc']} x {info['cpu']}")
+    cluster = Cluster(bindir, durable=True)
+    with tempfile.TemporaryDirectory(prefix="gateway-bench-pg-") as folder:
+        work = Path(folder)
+        try:
+            cluster.start()
+            version = subprocess.run(
+                [str(bindir / "postgres"), "--version"], capture_output=True, text=True
+            ).stdout
+            found = re.search(r"\d+\.\d+", version)
+            info["postgresql"] = found.group(0) if found else "?"
+            load = Load(ensure_wrk(), work, args.duration, args.connections)
+            print(f"load generator: {load.name}")
+            target = choose_target(work)
+            data_file = work / "seed.json"
+            ids, bsns = write_data_file(data_file, target.schema_id, args.objects)
+            url = cluster.fresh_database()
+            began = time.perf_counter()
+            copied = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "gateway_core.cli",
+                    "migrate",
+                    "--from",
+                    str(data_file),
+                    "--to",
+                    url,
+                ],
+                capture_output=True,
+                text=True,
+            )
+            migrate_s = time.perf_counter() - began
+            if copied.returncode:
+                raise SystemExit(f"gateway migrate failed: {copied.stderr}")
+            print(f"{args.objects:,} objects migrated in {migrate_s:.1f} s")
+            import psycopg
+
+            with psycopg.connect(url, autocommit=True) as connection:
+                connection.execute("VACUUM ANALYZE objects")
+                size = connection.execute("SELECT pg_database_size(current_database())")
+                row = size.fetchone()
+                database_mb = row[0] / 2**20 if row else 0.0
+            baseline = measure_baseline(load, work)
+            print(f"  baseline {baseline.rps:,.0f} req/s")
+            runs = []
+            for workers in (int(n) for n in args.workers.split(",")):
+                print(f"{workers} worker(s):")
+                runs.append(measure(url, workers, target, load, work, ids, bsns))
+        finally:
+            cluster.stop()
+    section = report(
+        info, load, target, args.objects, migrate_s, database_mb, baseline, runs, args.duration
+    )
+    print()
+    print(section)
+    if not args.no_report:
+        write_report(section, args.output)
+        print(f"\nwritten to {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -14,10 +14,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from gateway_core import __version__
 from gateway_core.config import Settings
+from gateway_core.docs_page import docs_routes
 from gateway_core.http import EXCEPTION_HANDLERS, JSON, endpoint_routes
 from gateway_core.manifest import Endpoint, Manifest, build_endpoints, read_manifest
+from gateway_core.openapi import ApiInfo, as_yaml, openapi_document
 from gateway_core.plugins import Plugin, discover, select
+from gateway_core.relations import RelationModel, classify
+from gateway_core.schemas.paths import schema_paths
 from gateway_core.schemas.registry import SchemaSet, load_schemas
 from gateway_core.service import ObjectService
 from gateway_core.storage import Store, open_store
@@ -66,6 +71,27 @@ def api_index(gateway: Gateway, base_path: str) -> dict[str, Any]:
     }
 
 
+def api_description(
+    settings: Settings, gateway: Gateway, relations: RelationModel | None = None
+) -> dict[str, Any]:
+    """The OpenAPI 3.1 document; `relations` as the running service classified them (else
+    classified here, for `gateway openapi`)."""
+    served = {e.schema_id for e in gateway.endpoints}
+    relations = relations or classify(gateway.schemas, served)
+    storage = relations.schemas
+    paths = {sid: schema_paths(storage, storage.get(sid)) for sid in served}
+    titles = [p.title for p in gateway.plugins]
+    info = ApiInfo(
+        title=" + ".join(titles) if titles else "Schema gateway",
+        version=__version__,
+        base_path=settings.base_path.rstrip("/"),
+        default_limit=settings.default_limit,
+        max_limit=settings.max_limit,
+        max_body_bytes=settings.max_body_bytes,
+    )
+    return openapi_document(relations, gateway.endpoints, paths, info)
+
+
 def build_service(settings: Settings, gateway: Gateway, store: Store) -> ObjectService:
     return ObjectService(
         gateway.schemas,
@@ -96,7 +122,28 @@ def create_app(
     async def api(request: Request) -> Response:
         return JSON(index)
 
-    routes: list[BaseRoute] = [Route("/health", health), Route(base or "/", api)]
+    rendered: dict[str, Response] = {}  # built on first request: start-up stays fast
+
+    def openapi(media_type: str) -> Response:
+        if not rendered:
+            document = api_description(settings, gateway, service.relations)
+            rendered["json"] = JSON(document)
+            rendered["yaml"] = Response(as_yaml(document), media_type="application/yaml")
+        return rendered[media_type]
+
+    async def openapi_json(request: Request) -> Response:
+        return openapi("json")
+
+    async def openapi_yaml(request: Request) -> Response:
+        return openapi("yaml")
+
+    routes: list[BaseRoute] = [
+        Route("/health", health),
+        Route(base or "/", api),
+        Route(f"{base}/openapi.json", openapi_json),
+        Route(f"{base}/openapi.yaml", openapi_yaml),
+        *docs_routes(base, " + ".join(p.title for p in gateway.plugins) or "Schema gateway"),
+    ]
     for endpoint in gateway.endpoints:
         routes += endpoint_routes(endpoint, base, settings.max_body_bytes)
 

@@ -1,4 +1,4 @@
-"""The `gateway` command: serve, schemas check, plugins, install, migrate."""
+"""The `gateway` command: serve, schemas check, plugins, install, migrate, openapi."""
 
 from __future__ import annotations
 
@@ -197,6 +197,21 @@ def install_plugin(args: argparse.Namespace) -> int:
     return 0
 
 
+def print_openapi(args: argparse.Namespace) -> int:
+    import json
+
+    from gateway_core.app import api_description, load_gateway
+    from gateway_core.openapi import as_yaml
+
+    settings = _settings(args)
+    document = api_description(settings, load_gateway(settings))
+    if args.format == "yaml":
+        sys.stdout.write(as_yaml(document))
+    else:
+        print(json.dumps(document, indent=2, ensure_ascii=False))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gateway", description="A schema-driven API gateway.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -244,6 +259,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="the EMPTY data file or postgresql:// URL to copy into (all or nothing)",
     )
     migrate_parser.set_defaults(run=migrate_command)
+    openapi_parser = commands.add_parser(
+        "openapi", help="print the OpenAPI 3.1 document of the configured schemas and plugins"
+    )
+    openapi_parser.add_argument("--format", choices=("json", "yaml"), default="json")
+    _add_settings_arguments(openapi_parser)
+    openapi_parser.set_defaults(run=print_openapi)
     return parser
 
 

@@ -201,7 +201,10 @@ class WritePlan:
         """A UUID, or the URL (absolute or a path) of an object served by a target's endpoint."""
         if is_uuid(value):
             return value.lower()
-        path = urlsplit(value).path if "://" in value else value
+        try:
+            path = urlsplit(value).path if "://" in value else value
+        except ValueError:  # not a URL at all, e.g. an unclosed IPv6 bracket in the host
+            path = ""
         route, _, candidate = path.rstrip("/").rpartition("/")
         if f"{route}/" in self.routes.get(relation.target, []) and is_uuid(candidate):
             return candidate.lower()

@@ -47,6 +47,9 @@ _DATE_ONLY_OPERATORS = {"after", "strictly_after", "before", "strictly_before"}
 _TEXT_OPERATORS = {"like", "regex", "contains"}
 _ORDERING_OPERATORS = {"gte", "gt", "lte", "lt"}
 _NULL_VALUES = {"is null": "is_null", "is not null": "is_not_null"}
+# Bounds that keep every count of the list envelope a 64-bit integer (JSON encoders and SQL need it).
+MAX_PAGE = 2**31 - 1
+MAX_OFFSET = 2**53 - 1
 # Reserved parameters; the names without the underscore are aliases unless the schema has such a property.
 RESERVED = ("limit", "page", "start", "offset", "order", "search", "fields", "extend")
 _KEY = re.compile(r"^(?P<name>[^\[\]]+)(?:\[(?P<inner>[^\[\]]*)\])?(?P<list>\[\])?$")
@@ -352,9 +355,9 @@ class _Parser:
                 if reserved == "limit":
                     limit = _whole_number(raw, key, 1, self.max_limit)
                 elif reserved == "page":
-                    page = _whole_number(raw, key, 1)
+                    page = _whole_number(raw, key, 1, MAX_PAGE)
                 elif reserved in ("start", "offset"):
-                    offset = _whole_number(raw, key, 0)
+                    offset = _whole_number(raw, key, 0, MAX_OFFSET)
                 elif reserved == "order":
                     orders.extend(self.order(key, inner, raw))
                 elif reserved == "search":

@@ -411,6 +411,13 @@ BAD_REFERENCES = [
         id="url-of-missing-book",
     ),
     pytest.param(lambda a, b: "not-a-reference", "book", "relation", "must be a Book", id="text"),
+    pytest.param(  # found by the fuzzer: urlsplit raises on an unclosed IPv6 host (was a 500)
+        lambda a, b: f"xu://[/api/book/{b}/",
+        "book",
+        "relation",
+        "must be a Book",
+        id="unparsable-url",
+    ),
     pytest.param(lambda a, b: 7, "book", "type", "must be a Book", id="number"),
     pytest.param(
         lambda a, b: {"id": a, "title": "x"},

@@ -51,7 +51,10 @@ def is_email(value: str) -> bool:
 
 
 def is_uri(value: str) -> bool:
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. "http://[" (an unclosed IPv6 host)
+        return False
     if not parts.scheme or not _SCHEME.match(parts.scheme) or " " in value:
         return False
     return bool(parts.netloc or parts.path)

@@ -87,6 +87,7 @@ def test_email(value: str, ok: bool) -> None:
         ("/relative/path", False),
         ("https://exa mple.org", False),
         ("", False),
+        ("http://[/x", False),  # urlsplit raises on an unclosed IPv6 host: invalid, not a 500
     ],
 )
 def test_uri_and_url(value: str, ok: bool) -> None:

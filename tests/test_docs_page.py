@@ -1,0 +1,131 @@
+"""The interactive API page (/api/docs): served from local files, and rendered by a real browser
+(headless Chromium) into the list of the partijen operations."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import make_client
+from starlette.testclient import TestClient
+
+from gateway_core.cli import main
+
+KIC = "/api/kic/v1"
+BROWSER_SECONDS = 90
+
+
+@pytest.fixture()
+def client(tmp_path: Path, book_schemas: Path) -> Iterator[TestClient]:
+    with make_client(tmp_path, [book_schemas]) as test_client:
+        yield test_client
+
+
+def test_the_page_loads_swagger_ui_from_the_gateway_itself(client: TestClient) -> None:
+    page = client.get("/api/docs")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert sources and all(s.startswith("/api/docs/assets/") for s in sources)  # nothing remote
+    assert '"/api/openapi.json"' in page.text
+    for source in sources:
+        asset = client.get(source)
+        assert asset.status_code == 200, source
+    script = client.get("/api/docs/assets/swagger-ui-bundle.js")
+    assert "javascript" in script.headers["content-type"]
+    assert "SwaggerUIBundle" in script.text
+
+
+def test_a_missing_asset_is_a_problem_404(client: TestClient) -> None:
+    response = client.get("/api/docs/assets/nothing-here.js")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["instance"] == "/api/docs/assets/nothing-here.js"
+
+
+def test_the_page_follows_the_base_path(tmp_path: Path, book_schemas: Path) -> None:
+    with make_client(tmp_path, [book_schemas], base_path="/gw") as client:
+        page = client.get("/gw/docs").text
+        assert '"/gw/openapi.json"' in page and "/gw/docs/assets/swagger-ui.css" in page
+        assert client.get("/gw/docs/assets/swagger-ui.css").status_code == 200
+
+
+def _browser() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found:
+        return found
+    message = "Chromium is not installed (apt-get install chromium; .ci/run does it)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture()
+def served_demo(tmp_path: Path) -> Iterator[str]:
+    """The real gateway (uvicorn) with the customer-interaction plugin and its demo data."""
+    database = str(tmp_path / "gateway.json")
+    plugin = ["--plugin", "customer-interaction"]
+    assert main(["install", "customer-interaction", "--data", "--database", database, *plugin]) == 0
+    port = _free_port()
+    command = [sys.executable, "-m", "gateway_core.cli", "serve", "--database", database]
+    command += ["--port", str(port), *plugin]
+    environment = {**os.environ, "GATEWAY_LOG_LEVEL": "warning"}
+    server = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/health", timeout=2):
+                    break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail("the gateway did not start")
+                time.sleep(0.1)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+def test_a_browser_renders_the_partijen_operations(served_demo: str, tmp_path: Path) -> None:
+    browser = _browser()
+    command = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+    command += [f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=20000"]
+    command += ["--dump-dom", f"{served_demo}/api/docs"]
+    rendered = subprocess.run(
+        command, capture_output=True, text=True, timeout=BROWSER_SECONDS, check=False
+    )
+    dom = rendered.stdout
+    assert "swagger-ui" in dom, rendered.stderr[-2000:]
+    assert "Unable to render this definition" not in dom  # Swagger UI read the OpenAPI 3.1 document
+    operations = set(
+        re.findall(
+            r'<div class="opblock opblock-([a-z]+)[^"]*" id="operations-Partij-([a-z_0-9]+)"', dom
+        )
+    )
+    assert operations == {
+        ("get", "list_kic_v1_partijen"),
+        ("post", "create_kic_v1_partijen"),
+        ("get", "read_kic_v1_partijen"),
+        ("patch", "update_kic_v1_partijen"),
+        ("delete", "delete_kic_v1_partijen"),
+    }
+    assert f'data-path="{KIC}/partijen"' in dom and f'data-path="{KIC}/partijen/{{id}}"' in dom

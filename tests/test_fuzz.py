@@ -34,8 +34,8 @@ from gateway_core.schemas.formats import is_bsn
 
 # Per operation, positive and negative; FUZZ_EXAMPLES=500 searches deeper (docs/openapi.md).
 EXAMPLES = {
-    GenerationMode.POSITIVE: int(os.environ.get("FUZZ_EXAMPLES", "20")),
-    GenerationMode.NEGATIVE: int(os.environ.get("FUZZ_EXAMPLES", "8")),
+    GenerationMode.POSITIVE: int(os.environ.get("FUZZ_EXAMPLES", "10")),
+    GenerationMode.NEGATIVE: int(os.environ.get("FUZZ_EXAMPLES", "4")),
 }
 CHECKS = [
     not_a_server_error,

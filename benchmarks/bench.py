@@ -512,36 +512,53 @@ def measure_size(objects: int, target: Target, load: Load, work: Path) -> SizeRu
     run.document_bytes = database.stat().st_size / objects if objects else 0.0
     try:
         if objects:
-            sample = random.Random(objects).sample(range(objects), min(objects, 5_000))
-            some_ids = [ids[i] for i in sample]
-            some_bsns = [bsns[i] for i in sample]
-            for bsn in some_bsns[:5]:  # also lets the automatic index rule see the BSN filter
-                query = f"{BSN_PATH}={bsn}&{TYPE_PATH}=ingeschrevenpersoon"
-                status, page = request(server.port, "GET", f"{target.route}?{query}")
-                assert status == 200 and page["total"] == 1, (status, page)
-            load.run("get_item", server.port, target.route, some_ids, duration=1)  # warm-up
-            settle(server.port)
+            sample = warm_up(load, server.port, target.route, ids, bsns, seed=objects)
         run.rss_kb = rss_kb(server.process.pid)
         if objects:
-            plan = [
-                ("get_item", some_ids, None),
-                ("list_bsn", some_bsns, None),
-                ("list_search", SEARCH_TERMS, SEARCH_CONNECTIONS),
-                ("post", [post_template()], None),
-                ("patch", some_ids, None),
-            ]
-            for scenario, items, connections in plan:
-                settle(server.port)
-                result = load.run(scenario, server.port, target.route, items, connections)
-                run.results[scenario] = result
-                print(
-                    f"    {SCENARIOS[scenario]:<22} {result.rps:9,.0f} req/s"
-                    f"  p50 {result.p50_ms:8.2f} ms  p99 {result.p99_ms:8.2f} ms"
-                    f"  failed {result.failed}"
-                )
+            run.results = run_scenarios(load, server.port, target.route, *sample)
     finally:
         run.shutdown_s = server.stop()
     return run
+
+
+def warm_up(
+    load: Load, port: int, route: str, ids: list[str], bsns: list[str], seed: int
+) -> tuple[list[str], list[str]]:
+    """A sample of ids and BSNs to request; checks the seed's query and warms the server up."""
+    sample = random.Random(seed).sample(range(len(ids)), min(len(ids), 5_000))
+    some_ids = [ids[i] for i in sample]
+    some_bsns = [bsns[i] for i in sample]
+    for bsn in some_bsns[:5]:  # also lets the automatic index rule see the BSN filter
+        query = f"{BSN_PATH}={bsn}&{TYPE_PATH}=ingeschrevenpersoon"
+        status, page = request(port, "GET", f"{route}?{query}")
+        assert status == 200 and page["total"] == 1, (status, page)
+    load.run("get_item", port, route, some_ids, duration=1)
+    settle(port)
+    return some_ids, some_bsns
+
+
+def run_scenarios(
+    load: Load, port: int, route: str, some_ids: list[str], some_bsns: list[str]
+) -> dict[str, Result]:
+    """Every scenario in turn, each after the server has settled; printed as it goes."""
+    results: dict[str, Result] = {}
+    plan = [
+        ("get_item", some_ids, None),
+        ("list_bsn", some_bsns, None),
+        ("list_search", SEARCH_TERMS, SEARCH_CONNECTIONS),
+        ("post", [post_template()], None),
+        ("patch", some_ids, None),
+    ]
+    for scenario, items, connections in plan:
+        settle(port)
+        result = load.run(scenario, port, route, items, connections)
+        results[scenario] = result
+        print(
+            f"    {SCENARIOS[scenario]:<22} {result.rps:9,.0f} req/s"
+            f"  p50 {result.p50_ms:8.2f} ms  p99 {result.p99_ms:8.2f} ms"
+            f"  failed {result.failed}"
+        )
+    return results
 
 
 # -- the report ----------------------------------------------------------------------------------

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import random
 import re
 import subprocess
 import sys
@@ -30,10 +29,8 @@ sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from bench import (  # noqa: E402
-    BSN_PATH,
     SCENARIOS,
     SEARCH_CONNECTIONS,
-    TYPE_PATH,
     Load,
     Result,
     Server,
@@ -42,10 +39,9 @@ from bench import (  # noqa: E402
     ensure_wrk,
     machine,
     measure_baseline,
-    post_template,
-    request,
     rss_kb,
-    settle,
+    run_scenarios,
+    warm_up,
 )
 from partijen import write_data_file  # noqa: E402
 from pg.cluster import Cluster, find_binaries  # noqa: E402
@@ -96,36 +92,9 @@ def measure(
     server = Server(gateway_serve(url, workers, target), target.environment, folder)
     run = WorkersRun(workers, server.started, 0)
     try:
-        sample = random.Random(workers).sample(range(len(ids)), min(len(ids), 5_000))
-        some_ids = [ids[i] for i in sample]
-        some_bsns = [bsns[i] for i in sample]
-        for bsn in some_bsns[:5]:
-            query = f"{BSN_PATH}={bsn}&{TYPE_PATH}=ingeschrevenpersoon"
-            status, page = request(server.port, "GET", f"{target.route}?{query}")
-            assert status == 200 and page["total"] == 1, (status, page)
-        load.run("get_item", server.port, target.route, some_ids, duration=1)  # warm-up
-        settle(server.port)
+        sample = warm_up(load, server.port, target.route, ids, bsns, seed=workers)
         run.rss_kb = process_tree_rss(server.process.pid)
-        plan = [
-            ("get_item", some_ids, None),
-            ("list_bsn", some_bsns, None),
-            (
-                "list_search",
-                ["jansen", "bakker", "visser", "meijer", "dossier"],
-                SEARCH_CONNECTIONS,
-            ),
-            ("post", [post_template()], None),
-            ("patch", some_ids, None),
-        ]
-        for scenario, items, connections in plan:
-            settle(server.port)
-            result = load.run(scenario, server.port, target.route, items, connections)
-            run.results[scenario] = result
-            print(
-                f"    {SCENARIOS[scenario]:<22} {result.rps:9,.0f} req/s"
-                f"  p50 {result.p50_ms:8.2f} ms  p99 {result.p99_ms:8.2f} ms"
-                f"  failed {result.failed}"
-            )
+        run.results = run_scenarios(load, server.port, target.route, *sample)
     finally:
         server.stop()
     return run

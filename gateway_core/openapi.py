@@ -478,29 +478,26 @@ class _Builder:
                     **body_errors,
                 },
             }
-        if "PUT" in methods:
-            item["put"] = {
+        changes = {
+            "PUT": ("replace", f"Replace a {title}", "Input", "the replaced object"),
+            "PATCH": (
+                "update",
+                f"Change a {title} (JSON merge patch, RFC 7396)",
+                "Patch",
+                "the changed object",
+            ),
+        }
+        for method, (verb, summary, variant, answer) in changes.items():
+            if method not in methods:
+                continue
+            media = ("application/merge-patch+json",) if method == "PATCH" else ()
+            item[method.lower()] = {
                 "tags": tag,
-                "operationId": f"replace_{operation_id}",
-                "summary": f"Replace a {title}",
-                "requestBody": _body(self.ref(schema_id, "Input")),
+                "operationId": f"{verb}_{operation_id}",
+                "summary": summary,
+                "requestBody": _body(self.ref(schema_id, variant), (*media, "application/json")),
                 "responses": {
-                    "200": _json("the replaced object", item_response),
-                    **body_errors,
-                    "404": _problem_ref("NotFound"),
-                },
-            }
-        if "PATCH" in methods:
-            item["patch"] = {
-                "tags": tag,
-                "operationId": f"update_{operation_id}",
-                "summary": f"Change a {title} (JSON merge patch, RFC 7396)",
-                "requestBody": _body(
-                    self.ref(schema_id, "Patch"),
-                    ("application/merge-patch+json", "application/json"),
-                ),
-                "responses": {
-                    "200": _json("the changed object", item_response),
+                    "200": _json(answer, item_response),
                     **body_errors,
                     "404": _problem_ref("NotFound"),
                 },

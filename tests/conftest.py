@@ -12,6 +12,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from gateway_core.app import create_app, load_gateway
+from gateway_core.cli import main
 from gateway_core.config import Settings
 from gateway_core.plugins import Plugin
 from gateway_core.schemas.registry import SchemaSet
@@ -197,6 +198,17 @@ def make_client(
     )
     gateway = load_gateway(config, plugins=list(plugins))
     with TestClient(create_app(config, gateway)) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def demo_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """The customer-interaction plugin with its demo data on a data file of this module's own."""
+    database = str(tmp_path_factory.mktemp("demo") / "gateway.json")
+    plugin = ("--plugin", "customer-interaction")
+    assert main(["install", "customer-interaction", "--data", "--database", database, *plugin]) == 0
+    config = Settings(database=database, plugins=("customer-interaction",))
+    with TestClient(create_app(config, load_gateway(config))) as client:
         yield client
 
 

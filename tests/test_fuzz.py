@@ -10,7 +10,6 @@ the fix lives in (see docs/openapi.md, "What the fuzzer found").
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -27,8 +26,7 @@ from schemathesis.checks import (
 )
 from starlette.testclient import TestClient
 
-from gateway_core.app import api_description, create_app, load_gateway
-from gateway_core.cli import main
+from gateway_core.app import api_description, load_gateway
 from gateway_core.config import Settings
 from gateway_core.schemas.formats import is_bsn
 
@@ -44,16 +42,6 @@ CHECKS = [
     response_headers_conformance,
     response_schema_conformance,
 ]
-
-
-@pytest.fixture(scope="module")
-def demo_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    database = str(tmp_path_factory.mktemp("fuzz") / "gateway.json")
-    plugin = ("--plugin", "customer-interaction")
-    assert main(["install", "customer-interaction", "--data", "--database", database, *plugin]) == 0
-    config = Settings(database=database, plugins=("customer-interaction",))
-    with TestClient(create_app(config, load_gateway(config))) as client:
-        yield client
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +16,7 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 from starlette.testclient import TestClient
 
-from gateway_core.app import create_app, load_gateway
 from gateway_core.cli import main
-from gateway_core.config import Settings
 
 KIC = "/api/kic/v1"
 PARTIJ_ID = "d89b93c9-e44c-5dad-b15a-1d9c929aba0c"  # the demo Partij with BSN 999993653
@@ -27,18 +24,8 @@ METHODS = ("get", "post", "put", "patch", "delete")
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    database = str(tmp_path_factory.mktemp("openapi") / "gateway.json")
-    plugin = ("--plugin", "customer-interaction")
-    assert main(["install", "customer-interaction", "--data", "--database", database, *plugin]) == 0
-    config = Settings(database=database, plugins=("customer-interaction",))
-    with TestClient(create_app(config, load_gateway(config))) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-def document(demo: TestClient) -> dict[str, Any]:
-    response = demo.get("/api/openapi.json")
+def document(demo_client: TestClient) -> dict[str, Any]:
+    response = demo_client.get("/api/openapi.json")
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
     result: dict[str, Any] = response.json()
@@ -63,9 +50,9 @@ def test_the_document_is_valid_openapi_3_1(document: dict[str, Any]) -> None:
 
 
 def test_json_yaml_and_the_command_agree(
-    demo: TestClient, document: dict[str, Any], capsys: pytest.CaptureFixture[str]
+    demo_client: TestClient, document: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    answer = demo.get("/api/openapi.yaml")
+    answer = demo_client.get("/api/openapi.yaml")
     assert answer.headers["content-type"].startswith("application/yaml")
     assert yaml.safe_load(answer.text) == document
     assert main(["openapi", "--plugin", "customer-interaction"]) == 0
@@ -75,7 +62,7 @@ def test_json_yaml_and_the_command_agree(
 
 
 def test_every_route_and_only_those_are_documented(
-    demo: TestClient, document: dict[str, Any]
+    demo_client: TestClient, document: dict[str, Any]
 ) -> None:
     """A documented method is served; any other answers 405 with the documented ones in Allow."""
     endpoints = [p for p in document["paths"] if p.startswith(KIC)]
@@ -85,7 +72,7 @@ def test_every_route_and_only_those_are_documented(
         url = path.replace("{id}", str(uuid.uuid4()))
         for method in METHODS:
             kwargs: dict[str, Any] = {"json": {}} if method in ("post", "put", "patch") else {}
-            response = demo.request(method.upper(), url, **kwargs)
+            response = demo_client.request(method.upper(), url, **kwargs)
             if method in documented:
                 assert response.status_code != 405, (method, path)
                 assert str(response.status_code) in document["paths"][path][method]["responses"]
@@ -122,8 +109,10 @@ def test_the_seed_query_is_described_with_typed_filters(document: dict[str, Any]
     ]
 
 
-def test_real_answers_conform_to_the_document(demo: TestClient, document: dict[str, Any]) -> None:
-    seed = demo.get(
+def test_real_answers_conform_to_the_document(
+    demo_client: TestClient, document: dict[str, Any]
+) -> None:
+    seed = demo_client.get(
         f"{KIC}/partijen",
         params={
             "externeIdentificatie.partijIdentificator.objectId": "999993653",
@@ -134,16 +123,18 @@ def test_real_answers_conform_to_the_document(demo: TestClient, document: dict[s
     list_schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
     assert conforms(document, list_schema, seed.json()) == []
     assert set(operation["responses"]["200"]["headers"]) == {"X-Total-Count", "Link"}
-    partij = demo.get(f"{KIC}/partijen/{PARTIJ_ID}").json()
+    partij = demo_client.get(f"{KIC}/partijen/{PARTIJ_ID}").json()
     assert partij["embedded"]["verstrekteAdressen"]  # related objects really are in the answer
     item_schema = {**component("Partij"), "required": ["id", "_self"]}
     assert conforms(document, item_schema, partij) == []
-    projected = demo.get(f"{KIC}/partijen/{PARTIJ_ID}", params={"_fields": "persoon.voornaam"})
+    projected = demo_client.get(
+        f"{KIC}/partijen/{PARTIJ_ID}", params={"_fields": "persoon.voornaam"}
+    )
     assert conforms(document, item_schema, projected.json()) == []
-    taak = demo.get(f"{KIC}/taken", params={"_limit": 1}).json()["results"][0]
+    taak = demo_client.get(f"{KIC}/taken", params={"_limit": 1}).json()["results"][0]
     assert taak["embedded"]["betrokkenen"][0]["partij"]["id"]  # a relation inside an array
     assert conforms(document, component("Taak"), taak) == []
-    missing = demo.get(f"{KIC}/partijen/{uuid.uuid4()}")
+    missing = demo_client.get(f"{KIC}/partijen/{uuid.uuid4()}")
     assert missing.headers["content-type"] == "application/problem+json"
     assert conforms(document, component("Problem"), missing.json()) == []
     # a document that lies is caught: the check is not vacuous
@@ -152,7 +143,7 @@ def test_real_answers_conform_to_the_document(demo: TestClient, document: dict[s
 
 @pytest.mark.parametrize("form", ["nested", "uuid", "url", "absolute-url", "nested-with-id"])
 def test_every_documented_relation_form_is_accepted(
-    demo: TestClient, document: dict[str, Any], form: str
+    demo_client: TestClient, document: dict[str, Any], form: str
 ) -> None:
     choices = document["components"]["schemas"]["BerichtInput"]["properties"]["partij"]["anyOf"]
     url_pattern = next(c["pattern"] for c in choices if "pattern" in c)
@@ -173,7 +164,7 @@ def test_every_documented_relation_form_is_accepted(
         assert re.search(url_pattern, value)
     body = {"onderwerp": "Test", "gebruikerID": "999993653", "partij": value}
     assert conforms(document, component("BerichtInput"), body) == []
-    created = demo.post(f"{KIC}/berichten", json=body)
+    created = demo_client.post(f"{KIC}/berichten", json=body)
     assert created.status_code == 201, created.json()
     response_schema = document["paths"][f"{KIC}/berichten"]["post"]["responses"]["201"]
     assert (
@@ -183,12 +174,12 @@ def test_every_documented_relation_form_is_accepted(
 
 
 def test_a_patch_body_may_be_partial_and_null_removes(
-    demo: TestClient, document: dict[str, Any]
+    demo_client: TestClient, document: dict[str, Any]
 ) -> None:
     body = {"voorkeurstaal": None, "persoon": {"voornaam": "Janneke"}}
     assert conforms(document, component("PartijPatch"), body) == []
     assert conforms(document, component("PartijInput"), body) != []  # not a full Partij
-    changed = demo.patch(f"{KIC}/partijen/{PARTIJ_ID}", json=body)
+    changed = demo_client.patch(f"{KIC}/partijen/{PARTIJ_ID}", json=body)
     assert changed.status_code == 200, changed.json()
     assert "voorkeurstaal" not in changed.json()
     assert changed.json()["persoon"]["voornaam"] == "Janneke"

@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Route
 from gateway_core import __version__
 from gateway_core.config import Settings
 from gateway_core.docs_page import docs_routes
-from gateway_core.http import EXCEPTION_HANDLERS, JSON, endpoint_routes
+from gateway_core.http import EXCEPTION_HANDLERS, JSON, EndpointRoutes
 from gateway_core.manifest import Endpoint, Manifest, build_endpoints, read_manifest
 from gateway_core.openapi import ApiInfo, as_yaml, openapi_document
 from gateway_core.plugins import Plugin, discover, select
@@ -143,9 +143,8 @@ def create_app(
         Route(f"{base}/openapi.json", openapi_json),
         Route(f"{base}/openapi.yaml", openapi_yaml),
         *docs_routes(base, " + ".join(p.title for p in gateway.plugins) or "Schema gateway"),
+        EndpointRoutes(gateway.endpoints, base, settings.max_body_bytes),
     ]
-    for endpoint in gateway.endpoints:
-        routes += endpoint_routes(endpoint, base, settings.max_body_bytes)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

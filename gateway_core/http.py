@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, quote, unquote_plus
 
 import orjson
+from starlette.datastructures import URLPath
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Match, NoMatchFound, request_response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway_core.errors import (
     BadRequest,
@@ -26,8 +28,8 @@ from gateway_core.service import ObjectService, list_envelope
 
 log = logging.getLogger("gateway")
 
+_URI_CHARACTERS = "!#$%&'()*+,/:;=?@[]~"  # kept by `quote`; the rest is percent-encoded
 _PAGING_PARAMETERS = {"_page", "page", "_start", "start", "_offset", "offset"}
-_ALL = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 class JSON(JSONResponse):
@@ -100,10 +102,14 @@ Handler = Callable[[Request], Awaitable[Response]]
 def paging_links(request: Request, envelope: dict[str, Any]) -> str:
     """RFC 8288 `Link` header with first/prev/next/last pages (page-based, keeping other parameters)."""
     page, pages = envelope["page"], envelope["pages"]
-    kept = urlencode(
-        [(k, v) for k, v in request.query_params.multi_items() if k not in _PAGING_PARAMETERS]
+    raw = request.scope["query_string"].decode("latin-1")
+    kept = "&".join(
+        quote(part, safe=_URI_CHARACTERS)  # as sent, but never a `>` that would end the <URL>
+        for part in raw.split("&")
+        if part and unquote_plus(part.partition("=")[0]) not in _PAGING_PARAMETERS
     )
-    prefix = f"{request.url.path}?{kept}&_page=" if kept else f"{request.url.path}?_page="
+    path = request.scope["path"]
+    prefix = f"{path}?{kept}&_page=" if kept else f"{path}?_page="
 
     def url(number: int) -> str:
         return f"{prefix}{number}"
@@ -129,7 +135,10 @@ def _dispatch(endpoint: Endpoint, handlers: dict[str, Handler]) -> Handler:
     return dispatch
 
 
-def endpoint_routes(endpoint: Endpoint, base_path: str, max_body_bytes: int) -> list[Route]:
+def endpoint_handlers(
+    endpoint: Endpoint, base_path: str, max_body_bytes: int
+) -> tuple[Handler, Handler]:
+    """The collection handler (list, create) and the item handler (read, replace, update, delete)."""
     schema_id = endpoint.schema_id
 
     def service(request: Request) -> ObjectService:
@@ -137,7 +146,8 @@ def endpoint_routes(endpoint: Endpoint, base_path: str, max_body_bytes: int) -> 
         return value
 
     def params(request: Request) -> list[tuple[str, str]]:
-        return list(request.query_params.multi_items())
+        # what Starlette's QueryParams does, without building its multi-dict on every request
+        return parse_qsl(request.scope["query_string"].decode("latin-1"), keep_blank_values=True)
 
     async def list_objects(request: Request) -> Response:
         gateway = service(request)
@@ -178,15 +188,48 @@ def endpoint_routes(endpoint: Endpoint, base_path: str, max_body_bytes: int) -> 
         await service(request).delete(schema_id, request.path_params["id"])
         return Response(status_code=204)
 
-    route = f"{base_path}{endpoint.route}"
-    return [
-        Route(route, _dispatch(endpoint, {"GET": list_objects, "POST": create}), methods=_ALL),
-        Route(
-            route + "/{id}",
-            _dispatch(endpoint, {"GET": read, "PUT": replace, "PATCH": update, "DELETE": delete}),
-            methods=_ALL,
-        ),
-    ]
+    return (
+        _dispatch(endpoint, {"GET": list_objects, "POST": create}),
+        _dispatch(endpoint, {"GET": read, "PUT": replace, "PATCH": update, "DELETE": delete}),
+    )
+
+
+class EndpointRoutes(BaseRoute):
+    """Every endpoint's `<route>` and `<route>/{id}` as one route matched by dictionary look-up.
+    Starlette tries its routes one after another; with tens of endpoints that took longer than
+    reading an object does."""
+
+    def __init__(self, endpoints: Iterable[Endpoint], base_path: str, max_body_bytes: int) -> None:
+        self.collections: dict[str, ASGIApp] = {}
+        self.items: dict[str, ASGIApp] = {}
+        for endpoint in endpoints:
+            collection, item = endpoint_handlers(endpoint, base_path, max_body_bytes)
+            route = f"{base_path}{endpoint.route}"
+            self.collections.setdefault(route, request_response(collection))
+            self.items.setdefault(route, request_response(item))
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] != "http":
+            return Match.NONE, {}
+        path: str = scope["path"]
+        root: str = scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root) :]
+        app = self.collections.get(path)
+        if app is not None:
+            return Match.FULL, {"endpoint": app, "path_params": scope.get("path_params", {})}
+        route, _, object_id = path.rpartition("/")
+        app = self.items.get(route)
+        if app is not None and object_id:
+            path_params = {**scope.get("path_params", {}), "id": object_id}
+            return Match.FULL, {"endpoint": app, "path_params": path_params}
+        return Match.NONE, {}
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
+        raise NoMatchFound(name, path_params)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await scope["endpoint"](scope, receive, send)
 
 
 EXCEPTION_HANDLERS: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,7 @@ class Endpoint:
     throws: tuple[str, ...]
     source: str
 
-    @property
+    @cached_property
     def route(self) -> str:
         return "/" + "/".join(part for part in (self.prefix, self.path) if part)
 

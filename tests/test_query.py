@@ -692,6 +692,17 @@ def test_link_and_total_count(api: Api, query: str, total: int, rels: dict[str, 
     assert {rel: params["_page"] for rel, params in links(response).items()} == rels
 
 
+def test_links_keep_the_filters_as_sent_and_stay_parsable(api: Api) -> None:
+    """The Link URLs repeat the request's own query (no re-encoding per request), with anything
+    that could end the `<URL>` percent-encoded."""
+    response = api.client.get(f"{THINGS}?_limit=1&name[like]=%3E%20a&_page=2&page=7")
+    rels = links(response)
+    assert all(params["name[like]"] == "> a" for params in rels.values())
+    assert all("page" not in params for params in rels.values())  # paging is replaced
+    raw = api.client.get(THINGS, params={"_limit": "1", "name[like]": "<x>"})
+    assert raw.status_code == 200 and all(p["name[like]"] == "<x>" for p in links(raw).values())
+
+
 @pytest.mark.parametrize(
     "order", ["_order[active]=asc", "_order[born]=desc", "_order[tags]=desc&_order[age]=desc", ""]
 )

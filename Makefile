@@ -17,8 +17,9 @@ run: $(STAMP)
 	$(VENV)/bin/gateway install customer-interaction --data
 	$(VENV)/bin/gateway serve
 
+# On every CPU (pytest-xdist); each worker starts its own throwaway PostgreSQL cluster.
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n auto
 
 # Not part of `test`: starts the gateway at 1k/10k/100k objects, drives it with wrk (installed with
 # apt-get when missing and root) and writes docs/performance.md. About 5 minutes. Then the same on

@@ -51,11 +51,13 @@ def test_a_missing_asset_is_a_problem_404(client: TestClient) -> None:
     assert response.json()["instance"] == "/api/docs/assets/nothing-here.js"
 
 
-def test_the_page_follows_the_base_path(tmp_path: Path, book_schemas: Path) -> None:
-    with make_client(tmp_path, [book_schemas], base_path="/gw") as client:
-        page = client.get("/gw/docs").text
-        assert '"/gw/openapi.json"' in page and "/gw/docs/assets/swagger-ui.css" in page
-        assert client.get("/gw/docs/assets/swagger-ui.css").status_code == 200
+@pytest.mark.parametrize("base", ["/gw", ""])  # "" puts the API at the root
+def test_the_page_follows_the_base_path(tmp_path: Path, book_schemas: Path, base: str) -> None:
+    with make_client(tmp_path, [book_schemas], base_path=base) as client:
+        page = client.get(f"{base}/docs").text
+        assert f'"{base}/openapi.json"' in page and f"{base}/docs/assets/swagger-ui.css" in page
+        assert client.get(f"{base}/openapi.json").status_code == 200
+        assert client.get(f"{base}/docs/assets/swagger-ui.css").status_code == 200
 
 
 def _browser() -> str:
@@ -86,8 +88,14 @@ def served_demo(tmp_path: Path) -> Iterator[str]:
     port = _free_port()
     command = [sys.executable, "-m", "gateway_core.cli", "serve", "--database", database]
     command += ["--port", str(port), *plugin]
-    environment = {**os.environ, "GATEWAY_LOG_LEVEL": "warning"}
-    server = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL)
+    # Settings of the caller's shell or ./gateway.yaml (another base path, say) stay out.
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    environment["GATEWAY_LOG_LEVEL"] = "warning"
+    log = tmp_path / "server.log"
+    with log.open("wb") as errors:
+        server = subprocess.Popen(
+            command, cwd=tmp_path, env=environment, stdout=subprocess.DEVNULL, stderr=errors
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -97,7 +105,7 @@ def served_demo(tmp_path: Path) -> Iterator[str]:
                     break
             except OSError:
                 if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail("the gateway did not start")
+                    pytest.fail(f"the gateway did not start: {log.read_text()[-2000:]}")
                 time.sleep(0.1)
         yield base
     finally:

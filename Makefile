@@ -17,9 +17,9 @@ run: $(STAMP)
 	$(VENV)/bin/gateway install customer-interaction --data
 	$(VENV)/bin/gateway serve
 
-# On every CPU (pytest-xdist); each worker starts its own throwaway PostgreSQL cluster.
+# On every CPU, at most 4 (pytest-xdist): each worker starts its own throwaway PostgreSQL cluster.
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest -n auto
+	$(VENV)/bin/python -m pytest -n auto --maxprocesses 4
 
 # Not part of `test`: starts the gateway at 1k/10k/100k objects, drives it with wrk (installed with
 # apt-get when missing and root) and writes docs/performance.md. About 5 minutes. Then the same on

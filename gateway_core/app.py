@@ -37,6 +37,11 @@ class Gateway:
     manifests: tuple[Manifest, ...]
     endpoints: tuple[Endpoint, ...]
 
+    @property
+    def title(self) -> str:
+        """The API's name: its plugins' titles."""
+        return " + ".join(p.title for p in self.plugins) or "Schema gateway"
+
     def endpoints_for(self, schema_id: str) -> list[Endpoint]:
         return [e for e in self.endpoints if e.schema_id == schema_id]
 
@@ -80,9 +85,8 @@ def api_description(
     relations = relations or classify(gateway.schemas, served)
     storage = relations.schemas
     paths = {sid: schema_paths(storage, storage.get(sid)) for sid in served}
-    titles = [p.title for p in gateway.plugins]
     info = ApiInfo(
-        title=" + ".join(titles) if titles else "Schema gateway",
+        title=gateway.title,
         version=__version__,
         base_path=settings.base_path.rstrip("/"),
         default_limit=settings.default_limit,
@@ -142,7 +146,7 @@ def create_app(
         Route(base or "/", api),
         Route(f"{base}/openapi.json", openapi_json),
         Route(f"{base}/openapi.yaml", openapi_yaml),
-        *docs_routes(base, " + ".join(p.title for p in gateway.plugins) or "Schema gateway"),
+        *docs_routes(base, gateway.title),
         EndpointRoutes(gateway.endpoints, base, settings.max_body_bytes),
     ]
 

@@ -7,6 +7,7 @@ served from `{base}/docs/assets`, so the page works on a machine without interne
 from __future__ import annotations
 
 import html
+import importlib.util
 import json
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+
+from gateway_core.errors import ConfigError
 
 _PAGE = """<!doctype html>
 <html lang="en">
@@ -44,10 +47,12 @@ window.ui = SwaggerUIBundle({{
 
 
 def swagger_ui_folder() -> Path:
-    """The folder of Swagger UI's distribution files inside the installed swagger-ui-py package."""
-    import swagger_ui  # imported here only: the API itself does not need it
-
-    return Path(swagger_ui.__file__).parent / "static"
+    """The folder of Swagger UI's distribution files inside the installed swagger-ui-py package.
+    Found without importing the package: its import pulls in Jinja2 (~0.1 s of start-up)."""
+    spec = importlib.util.find_spec("swagger_ui")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError("the swagger-ui-py package is missing: pip install swagger-ui-py")
+    return Path(next(iter(spec.submodule_search_locations))) / "static"
 
 
 def docs_routes(base_path: str, title: str) -> list[BaseRoute]:

@@ -104,7 +104,8 @@ def paging_links(request: Request, envelope: dict[str, Any]) -> str:
     page, pages = envelope["page"], envelope["pages"]
     raw = request.scope["query_string"].decode("latin-1")
     kept = "&".join(
-        quote(part, safe=_URI_CHARACTERS)  # as sent, but never a `>` that would end the <URL>
+        # as sent, but never a `>` that would end the <URL>; raw bytes back to themselves
+        quote(part, safe=_URI_CHARACTERS, encoding="latin-1")
         for part in raw.split("&")
         if part and unquote_plus(part.partition("=")[0]) not in _PAGING_PARAMETERS
     )

@@ -9,6 +9,7 @@ the fix lives in (see docs/openapi.md, "What the fuzzer found").
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any
 
@@ -66,6 +67,7 @@ def api_schema(demo_client: TestClient) -> Any:
     return schemathesis.openapi.from_dict(demo_client.get("/api/openapi.json").json())
 
 
+@functools.cache
 def _documented_operations() -> list[tuple[str, str]]:
     """(method, path) of every operation, from the document of the configuration under test (it
     does not depend on the stored data, so it is known when tests are collected)."""

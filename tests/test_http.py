@@ -532,3 +532,21 @@ def test_every_reference_endpoint_serves_a_generated_object(kic_client: TestClie
             assert kic_client.get(route).json()["total"] >= 1
             served += 1
     assert served == 13
+
+
+def test_link_urls_keep_raw_query_bytes_and_escape_angle_brackets() -> None:
+    """A query sent with raw (not percent-encoded) bytes comes back in the Link URLs as the same
+    bytes, percent-encoded once; a `>` cannot end the `<URL>` early."""
+    from starlette.requests import Request
+
+    from gateway_core.http import paging_links
+
+    scope = {
+        "type": "http",
+        "path": "/api/book",
+        "query_string": "title=caf\u00e9>x&_page=2".encode(),
+        "headers": [],
+    }
+    header = paging_links(Request(scope), {"page": 2, "pages": 3})
+    assert header.startswith('</api/book?title=caf%C3%A9%3Ex&_page=1>; rel="first"')
+    assert '</api/book?title=caf%C3%A9%3Ex&_page=3>; rel="next"' in header

@@ -10,20 +10,24 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from gateway_core import __version__
 from gateway_core.config import Settings
+from gateway_core.context import Principal
 from gateway_core.docs_page import docs_routes
-from gateway_core.http import EXCEPTION_HANDLERS, JSON, EndpointRoutes
+from gateway_core.http import EXCEPTION_HANDLERS, JSON, EndpointRoutes, request_context
 from gateway_core.manifest import Endpoint, Manifest, build_endpoints, read_manifest
 from gateway_core.openapi import ApiInfo, as_yaml, openapi_document
 from gateway_core.plugins import Plugin, discover, select
 from gateway_core.relations import RelationModel, classify
 from gateway_core.schemas.paths import schema_paths
 from gateway_core.schemas.registry import SchemaSet, load_schemas
+from gateway_core.security import Authenticator
 from gateway_core.service import ObjectService
 from gateway_core.storage import Store, open_store
 
@@ -61,7 +65,8 @@ def load_gateway(settings: Settings, plugins: Sequence[Plugin] | None = None) ->
     return Gateway(tuple(chosen), schemas, manifests, endpoints)
 
 
-def api_index(gateway: Gateway, base_path: str) -> dict[str, Any]:
+def api_index(gateway: Gateway, base_path: str, principal: Principal) -> dict[str, Any]:
+    """The objecttypes the principal may read, with their endpoints, and the plugins."""
     return {
         "objecttypes": [
             {
@@ -71,6 +76,7 @@ def api_index(gateway: Gateway, base_path: str) -> dict[str, Any]:
                 "endpoints": [f"{base_path}{e.route}" for e in gateway.endpoints_for(t.id)],
             }
             for t in sorted(gateway.schemas.types.values(), key=lambda t: t.id)
+            if principal.may(t.id, "GET")
         ],
         "plugins": [{"name": p.name, "title": p.title} for p in gateway.plugins],
     }
@@ -115,16 +121,21 @@ def create_app(
     indexes: dict[str, list[str]] = {}
     for schema_id, paths in ((s, p) for m in gateway.manifests for s, p in m.indexes.items()):
         indexes.setdefault(schema_id, []).extend(paths)
-    store = store or open_store(settings.database, indexes)
+    store = store or open_store(settings.database, indexes, settings.query_timeout)
     base = settings.base_path.rstrip("/")
     service = build_service(settings, gateway, store)
-    index = api_index(gateway, base)
+    authenticator = Authenticator(settings.auth)
+    full_index = (
+        api_index(gateway, base, authenticator.anonymous) if not authenticator.enabled else None
+    )
 
     async def health(request: Request) -> Response:
         return JSON({"status": "ok"})
 
     async def api(request: Request) -> Response:
-        return JSON(index)
+        if full_index is not None:
+            return JSON(full_index)
+        return JSON(api_index(gateway, base, request_context(request).principal))
 
     rendered: dict[str, Response] = {}  # built on first request: start-up stays fast
 
@@ -147,7 +158,12 @@ def create_app(
         Route(f"{base}/openapi.json", openapi_json),
         Route(f"{base}/openapi.yaml", openapi_yaml),
         *docs_routes(base, gateway.title),
-        EndpointRoutes(gateway.endpoints, base, settings.max_body_bytes),
+        EndpointRoutes(
+            gateway.endpoints,
+            {sid: t.title for sid, t in gateway.schemas.types.items()},
+            base,
+            settings.max_body_bytes,
+        ),
     ]
 
     @contextlib.asynccontextmanager
@@ -160,10 +176,39 @@ def create_app(
         finally:
             await store.close()
 
-    app = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
+    app = Starlette(
+        routes=routes,
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan,
+        middleware=cors_middleware(settings),
+    )
     app.state.service = service
+    app.state.authenticator = authenticator
     app.state.gateway = gateway
     return app
+
+
+EXPOSED_HEADERS = ("Location", "X-Total-Count", "Link", "ETag", "API-Version", "WWW-Authenticate")
+ACCEPTED_HEADERS = ("Authorization", "Content-Type", "Accept", "If-Match", "If-None-Match")
+
+
+def cors_middleware(settings: Settings) -> list[Middleware]:
+    """CORS for the configured origins only (none configured: no CORS headers at all, so browsers
+    on other origins cannot read the answers)."""
+    cors = settings.cors
+    if not cors.allow_origins:
+        return []
+    return [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=list(cors.allow_origins),
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"],
+            allow_headers=list(ACCEPTED_HEADERS),
+            expose_headers=list(EXPOSED_HEADERS),
+            allow_credentials=cors.allow_credentials,
+            max_age=cors.max_age,
+        )
+    ]
 
 
 def app_from_environment() -> Starlette:

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from gateway_core.config import Settings, load_settings
+from gateway_core.config import SECTIONS, Settings, load_settings
 from gateway_core.errors import ConfigError, GatewayError
 
-SETTINGS_ARGUMENTS = ("host", "port", "database", "schemas", "plugins", "workers")
+SETTINGS_ARGUMENTS = ("host", "port", "database", "schemas", "plugins", "workers", "insecure")
 
 
 def _add_settings_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,12 +52,42 @@ def _workers_environment(settings: Settings, config: str | None) -> dict[str, st
 
     environment = {"GATEWAY_CONFIG": str(Path(config).resolve())} if config else {}
     for name, value in vars(settings).items():
-        if value is None:
+        if value is None or name in SECTIONS:  # sections come from the config file again
             continue
         if isinstance(value, tuple):
             value = os.pathsep.join(value)
         environment[f"GATEWAY_{name.upper()}"] = str(value)
     return environment
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(settings: Settings) -> None:
+    """Without `auth`, every caller may read and change everything: fine on this machine only."""
+    if settings.auth is not None:
+        return
+    if is_loopback(settings.host):
+        print(
+            "warning: no `auth` is configured: every client may read and change every object "
+            "(fine on 127.0.0.1; see docs/security.md before exposing the gateway)",
+            file=sys.stderr,
+        )
+        return
+    if not settings.insecure:
+        raise ConfigError(
+            f"refusing to serve on {settings.host} without `auth` in gateway.yaml: every client "
+            "could read and change every object; configure auth (docs/security.md) or pass --insecure"
+        )
+    print(
+        f"warning: serving on {settings.host} WITHOUT authentication (--insecure)", file=sys.stderr
+    )
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -65,6 +96,7 @@ def serve(args: argparse.Namespace) -> int:
     from gateway_core.app import create_app, load_gateway
 
     settings = _settings(args)
+    check_exposure(settings)
     if settings.workers > 1 and not settings.database.startswith(("postgresql://", "postgres://")):
         raise ConfigError(
             f"--workers {settings.workers} needs a PostgreSQL database (--database "
@@ -219,6 +251,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_settings_arguments(serve_parser)
     serve_parser.add_argument(
         "--workers", type=int, help="worker processes (default 1; more need PostgreSQL)"
+    )
+    serve_parser.add_argument(
+        "--insecure",
+        action="store_true",
+        default=None,
+        help="allow serving on a non-loopback address without `auth` configured",
     )
     serve_parser.set_defaults(run=serve)
     schemas_parser = commands.add_parser("schemas", help="work with schema files")

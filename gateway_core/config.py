@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from gateway_core.errors import ConfigError
+from gateway_core.sections import AuthConfig, CorsConfig, expand_variables, read_auth, read_cors
 
 DEFAULT_CONFIG_FILE = "gateway.yaml"
 
@@ -28,14 +29,30 @@ class Settings:
     base_path: str = "/api"
     log_level: str = "info"
     workers: int = 1  # uvicorn worker processes (more than one needs PostgreSQL)
+    insecure: bool = False  # serve without `auth` on a non-loopback address
+    query_timeout: int = 10  # seconds a PostgreSQL statement may run
+    auth: AuthConfig | None = None  # None: no authentication, every caller may do everything
+    cors: CorsConfig = field(default_factory=CorsConfig)
 
 
-_INT_FIELDS = {"port", "max_body_bytes", "default_limit", "max_limit", "workers"}
+_INT_FIELDS = {"port", "max_body_bytes", "default_limit", "max_limit", "workers", "query_timeout"}
 _LIST_FIELDS = {"schemas", "plugins"}
+_BOOL_FIELDS = {"insecure"}
+# Structured sections: read from gateway.yaml only (sections.py), never from the environment.
+SECTIONS = {"auth": read_auth, "cors": read_cors}
 _KNOWN = {f.name for f in fields(Settings)}
+_FLAT = _KNOWN - set(SECTIONS)
 
 
 def _coerce(name: str, value: Any, source: str) -> Any:
+    if name in SECTIONS:
+        return SECTIONS[name](value, source)
+    if name in _BOOL_FIELDS:
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
+            return value.lower() in ("true", "1")
+        if not isinstance(value, bool):
+            raise ConfigError(f"{source}: '{name}' must be true or false, got {value!r}")
+        return value
     if name in _INT_FIELDS:
         try:
             number = int(value)
@@ -62,7 +79,7 @@ def _coerce_all(values: Mapping[str, Any], source: str) -> dict[str, Any]:
     return {name: _coerce(name, value, source) for name, value in values.items()}
 
 
-def _from_file(path: Path) -> dict[str, Any]:
+def _from_file(path: Path, environ: Mapping[str, str]) -> dict[str, Any]:
     try:
         content = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
@@ -73,6 +90,7 @@ def _from_file(path: Path) -> dict[str, Any]:
         return {}
     if not isinstance(content, dict):
         raise ConfigError(f"{path}: must hold a mapping of settings")
+    content = expand_variables(content, environ, str(path))
     values = {str(key).replace("-", "_"): value for key, value in content.items()}
     # Relative folders and files in the config file are relative to the file itself.
     base = path.parent
@@ -87,7 +105,7 @@ def _from_file(path: Path) -> dict[str, Any]:
 def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
     values = {
         name: environ[f"GATEWAY_{name.upper()}"]
-        for name in _KNOWN
+        for name in _FLAT
         if f"GATEWAY_{name.upper()}" in environ
     }
     return _coerce_all(values, source="environment")
@@ -105,9 +123,9 @@ def load_settings(
     chosen = config_file or environ.get("GATEWAY_CONFIG")
     values: dict[str, Any] = {}
     if chosen:
-        values.update(_from_file(Path(chosen)))
+        values.update(_from_file(Path(chosen), environ))
     elif Path(DEFAULT_CONFIG_FILE).is_file():
-        values.update(_from_file(Path(DEFAULT_CONFIG_FILE)))
+        values.update(_from_file(Path(DEFAULT_CONFIG_FILE), environ))
     values.update(_from_environment(environ))
     values.update(_coerce_all(cli, source="command line"))
     settings = Settings(**values)

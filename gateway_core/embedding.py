@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from gateway_core.errors import BadRequest, InvalidParam
+from gateway_core.context import Principal, scope_for
+from gateway_core.errors import BadRequest, Forbidden, InvalidParam
 from gateway_core.linking import ids_at
 from gateway_core.manifest import Endpoint
 from gateway_core.relations import RelationModel
@@ -31,6 +32,8 @@ def render(
             "schema": {"id": object_type.id, "ref": object_type.id, "name": object_type.title},
             "dateCreated": record.created,
             "dateModified": record.modified,
+            "owner": record.owner,
+            "version": record.version,
         },
         **record.data,
     }
@@ -79,9 +82,13 @@ class Renderer:
             self.endpoint_of.setdefault(endpoint.schema_id, endpoint)
 
     def check_extend(
-        self, schema_id: str, paths: tuple[str, ...], parameter: str = "_extend"
+        self,
+        schema_id: str,
+        paths: tuple[str, ...],
+        principal: Principal,
+        parameter: str = "_extend",
     ) -> None:
-        """Every `_extend` path must be a chain of relations."""
+        """Every `_extend` path must be a chain of relations to objecttypes the caller may read."""
         for path in paths:
             current, rest = schema_id, path
             while rest:
@@ -101,14 +108,29 @@ class Renderer:
                         f"Query parameter {parameter!r}: {reason}.",
                         invalid_params=[InvalidParam(parameter, "unknownPath", reason)],
                     )
+                if not principal.may(relation.target, "GET"):
+                    scope = scope_for(relation.target, "GET")
+                    raise Forbidden(
+                        f"Query parameter {parameter!r}: {path!r} reaches "
+                        f"{self.types[relation.target].title} objects, which need the scope {scope}.",
+                        scope,
+                        parameter,
+                    )
                 current, rest = relation.target, rest[len(relation.path) + 1 :]
 
     async def render(
-        self, schema_id: str, record: StoredObject, endpoint: Endpoint, extend: tuple[str, ...] = ()
+        self,
+        schema_id: str,
+        record: StoredObject,
+        endpoint: Endpoint,
+        principal: Principal,
+        extend: tuple[str, ...] = (),
     ) -> dict[str, Any]:
+        """The object with its related objects embedded, leaving out (but for their references)
+        those of objecttypes the principal may not read."""
         max_depth = self.types[schema_id].max_depth
         return await self._render(
-            schema_id, record, endpoint, 0, max_depth, extend, frozenset({record.id})
+            schema_id, record, endpoint, 0, max_depth, extend, frozenset({record.id}), principal
         )
 
     async def _render(
@@ -120,10 +142,13 @@ class Renderer:
         max_depth: int,
         extend: tuple[str, ...],
         trail: frozenset[str],
+        principal: Principal,
     ) -> dict[str, Any]:
         document = render(record, endpoint, self.types[schema_id], self.base_path)
         embedded: dict[str, Any] = {}
         for relation in self.relations.of(schema_id):
+            if not principal.may(relation.target, "GET"):
+                continue
             deeper = tuple(
                 e[len(relation.path) + 1 :] for e in extend if e.startswith(relation.path + ".")
             )
@@ -143,6 +168,7 @@ class Renderer:
                         max_depth,
                         deeper,
                         trail | {target_id},
+                        principal,
                     )
             if objects:
                 embedded = _merge(embedded, _mirror(record.data, relation.path.split("."), objects))

@@ -4,11 +4,18 @@ GatewayError
 ├── ProblemError            an answer to a request, rendered as RFC 9457 problem+json
 │   ├── BadRequest          400
 │   │   └── ValidationFailed   400 with invalidParams
+│   ├── Unauthorized        401 (+ WWW-Authenticate)
+│   ├── Forbidden           403 (names the scope needed)
 │   ├── NotFound            404
 │   ├── MethodNotAllowed    405 (+ Allow)
+│   ├── NotAcceptable       406
 │   ├── Conflict            409
+│   ├── PreconditionFailed  412
 │   ├── PayloadTooLarge     413
-│   └── UnsupportedMediaType 415
+│   ├── UnsupportedMediaType 415
+│   ├── BadGateway          502 (an external source failed; names it)
+│   ├── ServiceUnavailable  503 (a query ran past its time limit)
+│   └── GatewayTimeout      504 (an external source did not answer in time; names it)
 ├── SchemaError             a schema file or manifest that cannot be loaded (stops start-up)
 ├── ConfigError             settings that make no sense (stops start-up)
 └── StoreError              the data store cannot be opened or used
@@ -83,6 +90,29 @@ class ValidationFailed(BadRequest):
         )
 
 
+class Unauthorized(ProblemError):
+    status = 401
+    title = "Unauthorized"
+    type_suffix = "unauthorized"
+
+    def __init__(self, detail: str, challenge: str) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": challenge})
+
+
+class Forbidden(ProblemError):
+    status = 403
+    title = "Forbidden"
+    type_suffix = "forbidden"
+
+    def __init__(self, detail: str, scope: str, parameter: str | None = None) -> None:
+        params = [InvalidParam(parameter, "scope", f"needs the scope {scope}")] if parameter else []
+        super().__init__(detail, invalid_params=params)
+        self.scope = scope
+
+    def problem(self, instance: str) -> dict[str, Any]:
+        return {**super().problem(instance), "scope": self.scope}
+
+
 class NotFound(ProblemError):
     status = 404
     title = "Not Found"
@@ -101,10 +131,22 @@ class MethodNotAllowed(ProblemError):
         )
 
 
+class NotAcceptable(ProblemError):
+    status = 406
+    title = "Not Acceptable"
+    type_suffix = "not-acceptable"
+
+
 class Conflict(ProblemError):
     status = 409
     title = "Conflict"
     type_suffix = "conflict"
+
+
+class PreconditionFailed(ProblemError):
+    status = 412
+    title = "Precondition Failed"
+    type_suffix = "precondition-failed"
 
 
 class PayloadTooLarge(ProblemError):
@@ -117,6 +159,24 @@ class UnsupportedMediaType(ProblemError):
     status = 415
     title = "Unsupported Media Type"
     type_suffix = "unsupported-media-type"
+
+
+class BadGateway(ProblemError):
+    status = 502
+    title = "Bad Gateway"
+    type_suffix = "bad-gateway"
+
+
+class ServiceUnavailable(ProblemError):
+    status = 503
+    title = "Service Unavailable"
+    type_suffix = "service-unavailable"
+
+
+class GatewayTimeout(ProblemError):
+    status = 504
+    title = "Gateway Timeout"
+    type_suffix = "gateway-timeout"
 
 
 class SchemaError(GatewayError):

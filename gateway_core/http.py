@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote_plus
+from urllib.parse import quote, unquote_plus
 
 import orjson
 from starlette.datastructures import URLPath
@@ -15,8 +15,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match, NoMatchFound, request_response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gateway_core.context import RequestContext, scope_for
 from gateway_core.errors import (
     BadRequest,
+    Forbidden,
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
@@ -24,6 +26,8 @@ from gateway_core.errors import (
     UnsupportedMediaType,
 )
 from gateway_core.manifest import Endpoint
+from gateway_core.query import parse_query_string, split_key
+from gateway_core.security import Authenticator, credentials_needed
 from gateway_core.service import ObjectService, list_envelope
 
 log = logging.getLogger("gateway")
@@ -99,6 +103,34 @@ async def read_json_body(request: Request, max_bytes: int) -> Any:
 Handler = Callable[[Request], Awaitable[Response]]
 
 
+def request_context(request: Request) -> RequestContext:
+    """Who is asking (authenticated once per request; Unauthorized for bad credentials)."""
+    context: RequestContext | None = request.scope.get("gateway.context")
+    if context is None:
+        authenticator: Authenticator = request.app.state.authenticator
+        principal = authenticator.authenticate(request.headers.get("authorization"))
+        context = RequestContext(principal, method=request.method, path=request.url.path)
+        request.scope["gateway.context"] = context
+    return context
+
+
+def authorize(context: RequestContext, schema_id: str, method: str, title: str) -> None:
+    """401 for a caller without credentials, 403 for one without the scope."""
+    if context.principal.may(schema_id, method):
+        return
+    scope = scope_for(schema_id, method)
+    if context.principal.anonymous:
+        raise credentials_needed(
+            f"{method} on {title} objects needs credentials with the scope {scope} "
+            "(Authorization: Token <key> or Bearer <jwt>)."
+        )
+    raise Forbidden(
+        f"Client {context.principal.client_id!r} lacks the scope {scope} needed to {method} "
+        f"{title} objects.",
+        scope,
+    )
+
+
 def paging_links(request: Request, envelope: dict[str, Any]) -> str:
     """RFC 8288 `Link` header with first/prev/next/last pages (page-based, keeping other parameters)."""
     page, pages = envelope["page"], envelope["pages"]
@@ -107,7 +139,7 @@ def paging_links(request: Request, envelope: dict[str, Any]) -> str:
         # as sent, but never a `>` that would end the <URL>; raw bytes back to themselves
         quote(part, safe=_URI_CHARACTERS, encoding="latin-1")
         for part in raw.split("&")
-        if part and unquote_plus(part.partition("=")[0]) not in _PAGING_PARAMETERS
+        if part and unquote_plus(split_key(part)[0]) not in _PAGING_PARAMETERS
     )
     path = request.scope["path"]
     prefix = f"{path}?{kept}&_page=" if kept else f"{path}?_page="
@@ -124,20 +156,30 @@ def paging_links(request: Request, envelope: dict[str, Any]) -> str:
     return ", ".join(f'<{url(number)}>; rel="{rel}"' for rel, number in relations)
 
 
-def _dispatch(endpoint: Endpoint, handlers: dict[str, Handler]) -> Handler:
+ContextHandler = Callable[[Request, RequestContext], Awaitable[Response]]
+
+
+def _dispatch(endpoint: Endpoint, title: str, handlers: dict[str, ContextHandler]) -> Handler:
     allowed = endpoint.allowed(handlers)
 
     async def dispatch(request: Request) -> Response:
         method = "GET" if request.method == "HEAD" else request.method
         if method not in allowed:
             raise MethodNotAllowed(request.method, allowed)
-        return await handlers[method](request)
+        context = request_context(request)
+        authorize(context, endpoint.schema_id, method, title)
+        return await handlers[method](request, context)
 
     return dispatch
 
 
+def query_params(request: Request) -> list[tuple[str, str]]:
+    # what Starlette's QueryParams does (without its multi-dict), but `n[>=]=5` keeps its `=`
+    return parse_query_string(request.scope["query_string"].decode("latin-1"))
+
+
 def endpoint_handlers(
-    endpoint: Endpoint, base_path: str, max_body_bytes: int
+    endpoint: Endpoint, title: str, base_path: str, max_body_bytes: int
 ) -> tuple[Handler, Handler]:
     """The collection handler (list, create) and the item handler (read, replace, update, delete)."""
     schema_id = endpoint.schema_id
@@ -146,52 +188,52 @@ def endpoint_handlers(
         value: ObjectService = request.app.state.service
         return value
 
-    def params(request: Request) -> list[tuple[str, str]]:
-        # what Starlette's QueryParams does, without building its multi-dict on every request
-        return parse_qsl(request.scope["query_string"].decode("latin-1"), keep_blank_values=True)
-
-    async def list_objects(request: Request) -> Response:
+    async def list_objects(request: Request, context: RequestContext) -> Response:
         gateway = service(request)
-        page, query = await gateway.list(schema_id, params(request))
+        page, query = await gateway.list(schema_id, query_params(request), context)
         results = [
-            await gateway.present(schema_id, record, endpoint, query) for record in page.items
+            await gateway.present(schema_id, record, endpoint, context, query)
+            for record in page.items
         ]
         envelope = list_envelope(results, page, query)
         headers = {"X-Total-Count": str(page.total), "Link": paging_links(request, envelope)}
         return JSON(envelope, headers=headers)
 
-    async def create(request: Request) -> Response:
+    async def create(request: Request, context: RequestContext) -> Response:
         gateway = service(request)
-        record = await gateway.create(schema_id, await read_json_body(request, max_body_bytes))
+        body = await read_json_body(request, max_body_bytes)
+        record = await gateway.create(schema_id, body, context)
         location = f"{base_path}{endpoint.route}/{record.id}"
-        document = await gateway.present(schema_id, record, endpoint)
+        document = await gateway.present(schema_id, record, endpoint, context)
         return JSON(document, status_code=201, headers={"Location": location})
 
-    async def read(request: Request) -> Response:
+    async def read(request: Request, context: RequestContext) -> Response:
         gateway = service(request)
-        query = gateway.item_options(schema_id, params(request))
-        record = await gateway.read(schema_id, request.path_params["id"])
-        return JSON(await gateway.present(schema_id, record, endpoint, query))
+        query = gateway.item_options(schema_id, query_params(request), context)
+        record = await gateway.read(schema_id, request.path_params["id"], context)
+        return JSON(await gateway.present(schema_id, record, endpoint, context, query))
 
-    async def replace(request: Request) -> Response:
-        gateway = service(request)
-        body = await read_json_body(request, max_body_bytes)
-        record = await gateway.replace(schema_id, request.path_params["id"], body)
-        return JSON(await gateway.present(schema_id, record, endpoint))
-
-    async def update(request: Request) -> Response:
+    async def replace(request: Request, context: RequestContext) -> Response:
         gateway = service(request)
         body = await read_json_body(request, max_body_bytes)
-        record = await gateway.update(schema_id, request.path_params["id"], body)
-        return JSON(await gateway.present(schema_id, record, endpoint))
+        record = await gateway.replace(schema_id, request.path_params["id"], body, context)
+        return JSON(await gateway.present(schema_id, record, endpoint, context))
 
-    async def delete(request: Request) -> Response:
-        await service(request).delete(schema_id, request.path_params["id"])
+    async def update(request: Request, context: RequestContext) -> Response:
+        gateway = service(request)
+        body = await read_json_body(request, max_body_bytes)
+        record = await gateway.update(schema_id, request.path_params["id"], body, context)
+        return JSON(await gateway.present(schema_id, record, endpoint, context))
+
+    async def delete(request: Request, context: RequestContext) -> Response:
+        await service(request).delete(schema_id, request.path_params["id"], context)
         return Response(status_code=204)
 
     return (
-        _dispatch(endpoint, {"GET": list_objects, "POST": create}),
-        _dispatch(endpoint, {"GET": read, "PUT": replace, "PATCH": update, "DELETE": delete}),
+        _dispatch(endpoint, title, {"GET": list_objects, "POST": create}),
+        _dispatch(
+            endpoint, title, {"GET": read, "PUT": replace, "PATCH": update, "DELETE": delete}
+        ),
     )
 
 
@@ -200,11 +242,19 @@ class EndpointRoutes(BaseRoute):
     Starlette tries its routes one after another; with tens of endpoints that took longer than
     reading an object does."""
 
-    def __init__(self, endpoints: Iterable[Endpoint], base_path: str, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        endpoints: Iterable[Endpoint],
+        titles: dict[str, str],
+        base_path: str,
+        max_body_bytes: int,
+    ) -> None:
         self.collections: dict[str, ASGIApp] = {}
         self.items: dict[str, ASGIApp] = {}
         for endpoint in endpoints:
-            collection, item = endpoint_handlers(endpoint, base_path, max_body_bytes)
+            collection, item = endpoint_handlers(
+                endpoint, titles[endpoint.schema_id], base_path, max_body_bytes
+            )
             route = f"{base_path}{endpoint.route}"
             self.collections.setdefault(route, request_response(collection))
             self.items.setdefault(route, request_response(item))

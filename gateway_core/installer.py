@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from gateway_core.context import system_context
 from gateway_core.errors import SchemaError
 from gateway_core.plugins import Plugin
 from gateway_core.schemas.formats import is_uuid
@@ -70,7 +71,8 @@ async def install(service: ObjectService, plugin: Plugin, with_data: bool) -> di
     if with_data:
         fixtures = read_fixtures(plugin, set(service.schemas.types))
         created, replaced = await service.put_many(
-            [(f.schema_id, f.object_id, f.data, f.label) for f in fixtures]
+            [(f.schema_id, f.object_id, f.data, f.label) for f in fixtures],
+            system_context(f"install {plugin.name}"),
         )
         summary.update(created=created, replaced=replaced, fixtures=len(fixtures))
     record_id = str(uuid.uuid5(_NAMESPACE, f"plugin|{plugin.name}"))

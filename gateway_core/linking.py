@@ -14,12 +14,15 @@ Rules (docs/relations.md):
 from __future__ import annotations
 
 import copy
+import dataclasses
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from gateway_core.errors import Conflict, InvalidParam, ValidationFailed
+from gateway_core.context import RequestContext, scope_for
+from gateway_core.errors import Conflict, Forbidden, InvalidParam, ValidationFailed
 from gateway_core.query import Condition, ListQuery, arrays_of
 from gateway_core.relations import Relation, RelationModel
 from gateway_core.schemas.formats import is_uuid
@@ -33,6 +36,27 @@ Validate = Callable[
     [str, dict[str, Any], str, "dict[str, Any] | None", str],
     tuple[dict[str, Any], list[InvalidParam]],
 ]
+
+
+@dataclass(frozen=True)
+class ObjectChange:
+    """One object a write batch creates (`before` None), changes, or deletes (`after` None)."""
+
+    schema_id: str
+    before: StoredObject | None
+    after: StoredObject | None
+
+    @property
+    def action(self) -> str:
+        if self.before is None:
+            return "create"
+        return "delete" if self.after is None else "update"
+
+    @property
+    def object_id(self) -> str:
+        record = self.after or self.before
+        assert record is not None
+        return record.id
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -118,7 +142,9 @@ class WritePlan:
         routes: dict[str, list[str]],
         clock: Callable[[], str],
         titles: dict[str, str],
+        context: RequestContext,
     ) -> None:
+        self.context = context
         self.store = store
         self.relations = relations
         self.validate = validate
@@ -127,6 +153,7 @@ class WritePlan:
         self.clock = clock
         self.titles = titles
         self.working: dict[tuple[str, str], StoredObject] = {}
+        self.originals: dict[tuple[str, str], StoredObject] = {}  # as stored before this plan
         self.dirty: dict[tuple[str, str], None] = {}  # insertion-ordered: creation order is kept
         self.deleted: set[tuple[str, str]] = set()
         self.problems: list[InvalidParam] = []
@@ -142,27 +169,52 @@ class WritePlan:
             record = await self.store.get(schema_id, object_id) if is_uuid(object_id) else None
             if record is None:
                 return None
-            self.working[key] = record
+            self.working[key] = self.originals[key] = record
         return self.working[key]
 
     def keep(self, schema_id: str, record: StoredObject) -> None:
-        self.working[(schema_id, record.id)] = record
-        self.dirty[(schema_id, record.id)] = None
+        """Hold `record` as the new state of its object: one version above the stored one, however
+        often the plan changes it."""
+        key = (schema_id, record.id)
+        original = self.originals.get(key)
+        version = original.version + 1 if original is not None else 1
+        if record.version != version:
+            record = dataclasses.replace(record, version=version)
+        self.working[key] = record
+        self.dirty[key] = None
 
     def touch(self, schema_id: str, record: StoredObject, data: dict[str, Any]) -> None:
-        self.keep(schema_id, StoredObject(record.id, record.created, self.clock(), data))
+        self.keep(schema_id, dataclasses.replace(record, modified=self.clock(), data=data))
 
-    async def commit(self) -> None:
+    def permit(self, schema_id: str, method: str, name: str) -> None:
+        """A nested write creates or changes an object of another objecttype: the caller needs
+        that objecttype's scope as if it had sent the request there."""
+        if not self.context.principal.may(schema_id, method):
+            scope = scope_for(schema_id, method)
+            raise Forbidden(
+                f"Field {name!r} would {'create' if method == 'POST' else 'change'} a "
+                f"{self.titles[schema_id]}, which needs the scope {scope}.",
+                scope,
+                name,
+            )
+
+    def batch(self) -> tuple[list[Put | Delete], list[ObjectChange]]:
+        """The store changes of the plan and, per object, what it was and what it becomes; raises
+        ValidationFailed when anything was invalid."""
         if self.problems:
             raise ValidationFailed(self.problems)
-        changes: list[Put | Delete] = [
-            Put(schema_id, self.working[(schema_id, object_id)])
-            for schema_id, object_id in self.dirty
-            if (schema_id, object_id) not in self.deleted
-        ]
-        changes += [Delete(schema_id, object_id) for schema_id, object_id in self.deleted]
-        if changes:
-            await self.store.write(changes)
+        changes: list[Put | Delete] = []
+        objects: list[ObjectChange] = []
+        for key in self.dirty:
+            if key not in self.deleted:
+                changes.append(Put(key[0], self.working[key]))
+                objects.append(ObjectChange(key[0], self.originals.get(key), self.working[key]))
+        for key in self.deleted:
+            changes.append(Delete(*key))
+            original = self.originals.get(key)
+            if original is not None:
+                objects.append(ObjectChange(key[0], original, None))
+        return changes, objects
 
     # -- create and update -------------------------------------------------------------------
 
@@ -171,12 +223,13 @@ class WritePlan:
     ) -> StoredObject:
         object_id = object_id or str(uuid.uuid4())
         now = self.clock()
-        placeholder = StoredObject(object_id, now, now, {})
+        owner = self.context.client_id
+        placeholder = StoredObject(object_id, now, now, {}, owner)
         self.working[(schema_id, object_id)] = placeholder  # lets nested objects refer back to it
         data = await self._resolve(schema_id, data, name)
         data, problems = self.validate(schema_id, data, object_id, None, name)
         self.problems += [p for p in problems if p.name not in self.unresolved]
-        record = StoredObject(object_id, now, now, data)
+        record = StoredObject(object_id, now, now, data, owner)
         self.keep(schema_id, record)
         await self._link(schema_id, None, record)
         return self.working[(schema_id, object_id)]
@@ -189,7 +242,7 @@ class WritePlan:
         self.problems += [p for p in problems if p.name not in self.unresolved]
         if data == current.data:
             return current  # nothing changes: no write, dateModified stays
-        record = StoredObject(current.id, current.created, self.clock(), data)
+        record = dataclasses.replace(current, modified=self.clock(), data=data)
         self.keep(schema_id, record)
         await self._link(schema_id, current, record)
         return self.working[(schema_id, current.id)]
@@ -236,6 +289,7 @@ class WritePlan:
             body = {k: v for k, v in value.items() if k not in OUTPUT_ONLY}
             nested_id = body.pop("id", None)
             if nested_id is None:
+                self.permit(relation.target, "POST", name)
                 return (await self.create(relation.target, body, name)).id
             existing = await self.load(relation.target, str(nested_id))
             if existing is None:
@@ -243,6 +297,7 @@ class WritePlan:
                     f"{name}.id", "relation", f"there is no {title} with id {nested_id!r}"
                 )
                 return value
+            self.permit(relation.target, "PATCH", name)
             merged = merge_patch(copy.deepcopy(existing.data), body)
             return (await self.update(relation.target, existing, merged, name)).id
         if isinstance(value, str):
@@ -333,6 +388,7 @@ class WritePlan:
         if key in self.deleted:
             return
         self.deleted.add(key)
+        self.originals.setdefault(key, record)
         for relation in self.relations.of(
             schema_id
         ):  # a to-many relation with cascadeDelete owns its targets

@@ -635,6 +635,15 @@ _SHARED_SCHEMAS: dict[str, Any] = {
             },
             "dateCreated": {"type": "string", "format": "date-time"},
             "dateModified": {"type": "string", "format": "date-time"},
+            "owner": {
+                "type": ["string", "null"],
+                "description": "the client that created the object (null: anonymous)",
+            },
+            "version": {
+                "type": "integer",
+                "minimum": 1,
+                "description": "1 at creation, +1 per change",
+            },
         },
         "additionalProperties": False,
     },

@@ -13,8 +13,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
+from urllib.parse import unquote_plus
 
 from gateway_core.errors import BadRequest, InvalidParam
+from gateway_core.linear_regex import compile_linear
 from gateway_core.schemas.formats import parse_date_time
 from gateway_core.schemas.paths import PathInfo
 
@@ -22,6 +24,8 @@ METADATA_PATHS = {
     "id": PathInfo("id", frozenset({"string"}), "uuid", False),
     "_self.dateCreated": PathInfo("_self.dateCreated", frozenset({"string"}), "date-time", False),
     "_self.dateModified": PathInfo("_self.dateModified", frozenset({"string"}), "date-time", False),
+    "_self.owner": PathInfo("_self.owner", frozenset({"string"}), None, False),
+    "_self.version": PathInfo("_self.version", frozenset({"integer"}), None, False),
 }
 
 # Operator names in `path[operator]=value` -> (canonical operator, kind override or None).
@@ -298,10 +302,13 @@ class _Parser:
                 raise _bad(key, "operator", f"applies to text; {path!r} is a {kind}")
             if operator == "regex":
                 try:
-                    re.compile(raw)
-                except re.error as error:
+                    compile_linear(raw)
+                except ValueError as error:
                     raise _bad(
-                        key, "regex", f"is not a valid regular expression: {error}"
+                        key,
+                        "regex",
+                        f"is not a regular expression the gateway runs ({error}; RE2 syntax, "
+                        "no backreferences or lookaround)",
                     ) from None
             return Condition(path, operator, raw, "string", key, arrays)
         kind = kind_override or kind
@@ -395,6 +402,37 @@ class _Parser:
             tuple(fields) if fields is not None else None,
             tuple(extend),
         )
+
+
+def split_key(part: str) -> tuple[str, str]:
+    """`key=value` of one query-string part, split at the first `=` outside brackets, so that the
+    raw `n[>=]=5` (as typed, unencoded) is the key `n[>=]` with the value `5`."""
+    depth = 0
+    for index, char in enumerate(part):
+        if char == "[":
+            depth += 1
+        elif char == "]" and depth:
+            depth -= 1
+        elif char == "=" and depth == 0:
+            return part[:index], part[index + 1 :]
+    key, _, value = part.partition("=")
+    return key, value
+
+
+def parse_query_string(raw: str) -> list[tuple[str, str]]:
+    """The (name, value) pairs of a raw query string (latin-1 decoded bytes, as in the ASGI scope),
+    percent-decoded as UTF-8, blank values kept."""
+    pairs: list[tuple[str, str]] = []
+    for part in raw.split("&"):
+        if not part:
+            continue
+        key, value = split_key(part)
+        pairs.append((_decode(key), _decode(value)))
+    return pairs
+
+
+def _decode(text: str) -> str:
+    return unquote_plus(text.encode("latin-1").decode("utf-8", "replace"))
 
 
 def parse_list_query(

@@ -14,9 +14,10 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from gateway_core.context import RequestContext, scope_for
 from gateway_core.embedding import Renderer
-from gateway_core.errors import BadRequest, InvalidParam, NotFound
-from gateway_core.linking import ALL, OUTPUT_ONLY, WritePlan, merge_patch
+from gateway_core.errors import BadRequest, Forbidden, InvalidParam, NotFound
+from gateway_core.linking import ALL, OUTPUT_ONLY, ObjectChange, WritePlan, merge_patch
 from gateway_core.manifest import Endpoint
 from gateway_core.query import Condition, ListQuery, RelatedCondition, parse_list_query, project
 from gateway_core.relations import classify
@@ -24,9 +25,13 @@ from gateway_core.schemas.formats import is_uuid
 from gateway_core.schemas.paths import PathInfo, schema_paths
 from gateway_core.schemas.registry import SchemaSet
 from gateway_core.schemas.validation import validators_for
-from gateway_core.storage import Page, Store, StoredObject
+from gateway_core.storage import Change, Page, Store, StoredObject
 
-__all__ = ["ObjectService", "list_envelope", "merge_patch", "utc_now"]
+__all__ = ["BatchListener", "ObjectService", "list_envelope", "merge_patch", "utc_now"]
+
+BatchListener = Callable[[Sequence[ObjectChange], RequestContext], Sequence[Change]]
+"""Adds its own changes (audit entries, outbox messages) to a write batch, which the store then
+applies with the objects' changes as one atomic write."""
 
 
 def utc_now() -> str:
@@ -70,6 +75,7 @@ class ObjectService:
         default_limit: int = 30,
         max_limit: int = 1000,
         clock: Callable[[], str] = utc_now,
+        batch_listeners: Sequence[BatchListener] = (),
     ) -> None:
         endpoints = list(endpoints)
         self.relations = classify(schemas, {e.schema_id for e in endpoints})
@@ -86,6 +92,7 @@ class ObjectService:
         self._titles = {sid: t.title for sid, t in self.schemas.types.items()}
         self.renderer = Renderer(store, self.relations, self.schemas.types, endpoints, base_path)
         self._write_lock = asyncio.Lock()
+        self._batch_listeners = tuple(batch_listeners)
 
     def paths(self, schema_id: str) -> dict[str, PathInfo]:
         if schema_id not in self._paths:
@@ -114,7 +121,7 @@ class ObjectService:
             ]
         return data, problems
 
-    def _plan(self) -> WritePlan:
+    def _plan(self, context: RequestContext) -> WritePlan:
         return WritePlan(
             self.store,
             self.relations,
@@ -123,7 +130,19 @@ class ObjectService:
             self._routes,
             self._clock,
             self._titles,
+            context,
         )
+
+    async def _commit(self, plan: WritePlan, context: RequestContext) -> list[ObjectChange]:
+        """The plan's changes and what every batch listener adds to them, as one atomic write."""
+        changes: list[Change] = []
+        planned, objects = plan.batch()
+        changes += planned
+        for listener in self._batch_listeners:
+            changes += listener(objects, context)
+        if changes:
+            await self.store.write(changes)
+        return objects
 
     @contextlib.asynccontextmanager
     async def _serialised(self, needed: bool = True) -> AsyncIterator[None]:
@@ -155,59 +174,65 @@ class ObjectService:
         """Whether the data holds relation values (then writing it reads and may change others)."""
         return any(_holds_value(data, r.path) for r in self.relations.of(schema_id))
 
-    async def create(self, schema_id: str, body: Any, object_id: str | None = None) -> StoredObject:
+    async def create(
+        self, schema_id: str, body: Any, context: RequestContext, object_id: str | None = None
+    ) -> StoredObject:
         data, problems = self._data_from_body(body, None)
         async with self._serialised(self._refers(schema_id, data)):
-            plan = self._plan()
+            plan = self._plan(context)
             plan.problems += problems
             record = await plan.create(schema_id, data, object_id=object_id)
-            await plan.commit()
+            await self._commit(plan, context)
         return record
 
-    async def read(self, schema_id: str, object_id: str) -> StoredObject:
+    async def read(self, schema_id: str, object_id: str, context: RequestContext) -> StoredObject:
         record = await self.store.get(schema_id, object_id) if is_uuid(object_id) else None
         if record is None:
             raise NotFound(f"There is no {self._titles[schema_id]} with id {object_id!r}.")
         return record
 
-    async def replace(self, schema_id: str, object_id: str, body: Any) -> StoredObject:
+    async def replace(
+        self, schema_id: str, object_id: str, body: Any, context: RequestContext
+    ) -> StoredObject:
         data, problems = self._data_from_body(body, object_id)
         async with self._serialised():
-            current = await self.read(schema_id, object_id)
-            plan = self._plan()
+            current = await self.read(schema_id, object_id, context)
+            plan = self._plan(context)
             plan.problems += problems
             record = await plan.update(schema_id, current, data)
-            await plan.commit()
+            await self._commit(plan, context)
         return record
 
-    async def update(self, schema_id: str, object_id: str, patch: Any) -> StoredObject:
+    async def update(
+        self, schema_id: str, object_id: str, patch: Any, context: RequestContext
+    ) -> StoredObject:
         changes, problems = self._data_from_body(patch, object_id)
         async with self._serialised():
-            current = await self.read(schema_id, object_id)
-            plan = self._plan()
+            current = await self.read(schema_id, object_id, context)
+            plan = self._plan(context)
             plan.problems += problems
             record = await plan.update(
                 schema_id, current, merge_patch(copy.deepcopy(current.data), changes)
             )
-            await plan.commit()
+            await self._commit(plan, context)
         return record
 
-    async def delete(self, schema_id: str, object_id: str) -> None:
+    async def delete(self, schema_id: str, object_id: str, context: RequestContext) -> None:
         async with self._serialised():
-            current = await self.read(schema_id, object_id)
-            plan = self._plan()
+            current = await self.read(schema_id, object_id, context)
+            plan = self._plan(context)
             await plan.delete(schema_id, current)
-            await plan.commit()
+            await self._commit(plan, context)
 
     async def put_many(
-        self, objects: Sequence[tuple[str, str, dict[str, Any], str]]
+        self, objects: Sequence[tuple[str, str, dict[str, Any], str]], context: RequestContext
     ) -> tuple[int, int]:
         """Create or replace (schema $id, object id, data, label) objects in ONE atomic batch, in
         order, so later objects may refer to earlier ones; problems are named `<label>.<field>`.
         Returns (created, replaced)."""
         created = replaced = 0
         async with self._serialised():
-            plan = self._plan()
+            plan = self._plan(context)
             for schema_id, object_id, data, label in objects:
                 clean, problems = self._data_from_body(data, object_id)
                 plan.problems += [
@@ -220,29 +245,40 @@ class ObjectService:
                 else:
                     await plan.update(schema_id, current, clean, label)
                     replaced += 1
-            await plan.commit()
+            await self._commit(plan, context)
         return created, replaced
 
     # -- reads ---------------------------------------------------------------------------------
 
-    async def _joined(self, condition: Condition | RelatedCondition) -> Condition:
-        """A condition across a relation, as `in` the ids of the related objects that match."""
+    async def _joined(
+        self, condition: Condition | RelatedCondition, context: RequestContext
+    ) -> Condition:
+        """A condition across a relation, as `in` the ids of the related objects that match. Only
+        objecttypes the caller may read can be filtered on: an answer would tell what they hold."""
         if isinstance(condition, Condition):
             return condition
-        inner = await self._joined(condition.condition)
+        if not context.principal.may(condition.target, "GET"):
+            scope = scope_for(condition.target, "GET")
+            raise Forbidden(
+                f"Query parameter {condition.parameter!r} filters on "
+                f"{self._titles[condition.target]} objects, which needs the scope {scope}.",
+                scope,
+                condition.parameter,
+            )
+        inner = await self._joined(condition.condition, context)
         page = await self.store.query(condition.target, ListQuery((inner,), limit=ALL))
         ids = tuple(record.id for record in page.items)
         return Condition(condition.path, "in", ids, "string", condition.parameter, condition.arrays)
 
     async def list(
-        self, schema_id: str, params: Sequence[tuple[str, str]]
+        self, schema_id: str, params: Sequence[tuple[str, str]], context: RequestContext
     ) -> tuple[Page, ListQuery]:
         query = parse_list_query(
             params, self.paths(schema_id), self._default_limit, self._max_limit, self.paths
         )
-        self.renderer.check_extend(schema_id, query.extend)
+        self.renderer.check_extend(schema_id, query.extend, context.principal)
         if any(isinstance(c, RelatedCondition) for c in query.conditions):
-            conditions = tuple([await self._joined(c) for c in query.conditions])
+            conditions = tuple([await self._joined(c, context) for c in query.conditions])
             query = ListQuery(
                 conditions,
                 query.search,
@@ -254,7 +290,9 @@ class ObjectService:
             )
         return await self.store.query(schema_id, query), query
 
-    def item_options(self, schema_id: str, params: Sequence[tuple[str, str]]) -> ListQuery:
+    def item_options(
+        self, schema_id: str, params: Sequence[tuple[str, str]], context: RequestContext
+    ) -> ListQuery:
         """`_fields` and `_extend` for a single object; any other parameter is a 400."""
         query = parse_list_query(
             params, self.paths(schema_id), self._default_limit, self._max_limit
@@ -267,7 +305,7 @@ class ObjectService:
                     InvalidParam(names[0], "unknownParameter", "does not apply to a single object")
                 ],
             )
-        self.renderer.check_extend(schema_id, query.extend)
+        self.renderer.check_extend(schema_id, query.extend, context.principal)
         return query
 
     async def present(
@@ -275,10 +313,11 @@ class ObjectService:
         schema_id: str,
         record: StoredObject,
         endpoint: Endpoint,
+        context: RequestContext,
         query: ListQuery | None = None,
     ) -> dict[str, Any]:
         document = await self.renderer.render(
-            schema_id, record, endpoint, query.extend if query else ()
+            schema_id, record, endpoint, context.principal, query.extend if query else ()
         )
         if query is not None and query.fields is not None:
             document = project(document, query.fields)

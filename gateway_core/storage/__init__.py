@@ -11,14 +11,19 @@ from gateway_core.storage.base import Change, Delete, Page, Put, Store, StoredOb
 __all__ = ["Change", "Delete", "Page", "Put", "Store", "StoredObject", "open_store"]
 
 
-def open_store(database: str, indexes: Mapping[str, Sequence[str]] | None = None) -> Store:
+def open_store(
+    database: str,
+    indexes: Mapping[str, Sequence[str]] | None = None,
+    query_timeout: float | None = None,
+) -> Store:
     """A file path opens the embedded TinyDB store, a postgresql:// URL the PostgreSQL store.
     `indexes`: collection (schema `$id`) -> the dotted paths to keep hash indexes on (from the
-    plugin manifests)."""
+    plugin manifests). `query_timeout`: seconds a PostgreSQL statement may run (the embedded store
+    scans in slices that let other requests in, so it needs no limit)."""
     if database.startswith(("postgresql://", "postgres://")):
         from gateway_core.storage.postgresql import PostgreSQLStore
 
-        return PostgreSQLStore(database, indexes)
+        return PostgreSQLStore(database, indexes, query_timeout=query_timeout)
     if "://" in database:
         scheme = database.split("://", 1)[0]
         raise StoreError(f"database {database!r}: no storage backend for {scheme!r} URLs")

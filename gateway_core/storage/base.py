@@ -1,7 +1,8 @@
 """The storage interface every backend implements, and the records it stores.
 
-A record is one object: its UUID, its creation and modification times (ISO-8601, UTC) and its
-data (the schema's properties). Collections are named by schema `$id`. Every method is a
+A record is one object: its UUID, its creation and modification times (ISO-8601, UTC), its
+data (the schema's properties), the client that created it (`owner`, None for anonymous or the
+gateway itself) and its version (1 at creation, one more at every change). Collections are named by schema `$id`. Every method is a
 coroutine so that backends may wait for disks (group commit) or database servers.
 
 Records a store returns may share their `data` with the stored state (the embedded store hands
@@ -23,6 +24,8 @@ class StoredObject:
     created: str
     modified: str
     data: dict[str, Any]
+    owner: str | None = None
+    version: int = 1
 
 
 @dataclass(frozen=True)

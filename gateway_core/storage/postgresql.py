@@ -26,7 +26,7 @@ from psycopg.rows import tuple_row
 from psycopg.types.json import Jsonb, set_json_loads
 from psycopg_pool import AsyncConnectionPool
 
-from gateway_core.errors import BadRequest, InvalidParam, StoreError
+from gateway_core.errors import BadRequest, InvalidParam, ServiceUnavailable, StoreError
 from gateway_core.query import Condition, ListQuery
 from gateway_core.storage.base import Change, Delete, Page, Put, StoredObject
 from gateway_core.storage.postgresql_sql import (
@@ -41,14 +41,15 @@ from gateway_core.storage.postgresql_sql import (
 SCHEMES = ("postgresql://", "postgres://")
 _LOCK_KEY = 0x6761_7465_7761_79  # pg_advisory_xact_lock key for creating the schema ("gateway")
 _UPSERT = """
-    INSERT INTO objects (collection, id, created, modified, data, folded)
-    VALUES (%s, %s, %s, %s, %s, %s)
+    INSERT INTO objects (collection, id, created, modified, data, folded, owner, version)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
     ON CONFLICT (collection, id) DO UPDATE SET
         created = EXCLUDED.created, modified = EXCLUDED.modified,
-        data = EXCLUDED.data, folded = EXCLUDED.folded
+        data = EXCLUDED.data, folded = EXCLUDED.folded,
+        owner = EXCLUDED.owner, version = EXCLUDED.version
 """
 _DELETE = "DELETE FROM objects WHERE collection = %s AND id = %s"
-_COLUMNS = "o.id, o.created, o.modified, o.data"
+_COLUMNS = "o.id, o.created, o.modified, o.data, o.owner, o.version"
 
 
 def is_postgresql_url(database: str) -> bool:
@@ -65,8 +66,8 @@ def _jsonb(value: Any) -> Jsonb:
 
 
 def _row(columns: Sequence[Any]) -> StoredObject:
-    object_id, created, modified, data = columns
-    return StoredObject(object_id, created, modified, data)
+    object_id, created, modified, data, owner, version = columns
+    return StoredObject(object_id, created, modified, data, owner, version)
 
 
 async def _configure(connection: psycopg.AsyncConnection[Any]) -> None:
@@ -86,10 +87,12 @@ class PostgreSQLStore:
         *,
         min_size: int = 1,
         max_size: int = 10,
+        query_timeout: float | None = None,
     ) -> None:
         if not is_postgresql_url(url):
             raise StoreError(f"not a PostgreSQL URL: {redacted_url(url)!r}")
         self.url = url
+        self._query_timeout = query_timeout
         self._min_size = min_size
         self._max_size = max_size
         self._pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] | None = None
@@ -117,7 +120,11 @@ class PostgreSQLStore:
                     max_size=self._max_size,
                     open=False,
                     configure=_configure,
-                    kwargs={"autocommit": True, "row_factory": tuple_row},
+                    kwargs={
+                        "autocommit": True,
+                        "row_factory": tuple_row,
+                        **self._session_options(),
+                    },
                     name="gateway",
                 )
                 try:
@@ -133,6 +140,12 @@ class PostgreSQLStore:
                     ) from None
                 self._pool = pool
         return self._pool
+
+    def _session_options(self) -> dict[str, str]:
+        """Every statement of a pooled connection is bounded by the query timeout."""
+        if not self._query_timeout:
+            return {}
+        return {"options": f"-c statement_timeout={int(self._query_timeout * 1000)}"}
 
     @staticmethod
     async def _create_schema(connection: psycopg.AsyncConnection[Any]) -> None:
@@ -193,7 +206,9 @@ class PostgreSQLStore:
                     obj.created,
                     obj.modified,
                     _jsonb(obj.data),
-                    _jsonb(folded_document(obj.id, obj.created, obj.modified, obj.data)),
+                    _jsonb(folded_document(obj.id, obj.created, obj.modified, obj.data, obj.owner)),
+                    obj.owner,
+                    obj.version,
                 )
                 statement = _UPSERT
             elif isinstance(change, Delete):
@@ -238,6 +253,12 @@ class PostgreSQLStore:
                     total = counted[0] if counted else 0
             except pg_errors.InvalidRegularExpression as error:
                 raise _regex_refused(query, error) from None
+            except pg_errors.QueryCanceled:
+                raise ServiceUnavailable(
+                    f"The query ran longer than the limit of {self._query_timeout} s and was "
+                    "stopped; narrow it with more selective filters.",
+                    headers={"Retry-After": "1"},
+                ) from None
             except psycopg.DataError as error:
                 raise BadRequest(f"PostgreSQL cannot evaluate this query: {error}") from None
         return Page([_row(row) for row in rows], total)
@@ -288,10 +309,11 @@ class PostgreSQLStore:
                     f"{redacted_url(self.url)} already holds objects: migrate into an empty database"
                 )
             async with connection.cursor().copy(
-                "COPY objects (collection, id, created, modified, data, folded) FROM STDIN"
+                "COPY objects (collection, id, created, modified, data, folded, owner, version) "
+                "FROM STDIN"
             ) as copy:
                 for collection, obj in objects:
-                    folded = folded_document(obj.id, obj.created, obj.modified, obj.data)
+                    folded = folded_document(obj.id, obj.created, obj.modified, obj.data, obj.owner)
                     await copy.write_row(
                         (
                             collection,
@@ -300,6 +322,8 @@ class PostgreSQLStore:
                             obj.modified,
                             orjson.dumps(obj.data).decode(),
                             orjson.dumps(folded).decode(),
+                            obj.owner,
+                            obj.version,
                         )
                     )
                     count += 1

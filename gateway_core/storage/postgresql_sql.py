@@ -30,7 +30,7 @@ from typing import Any
 
 from gateway_core.query import Condition, ListQuery, Order, Search
 
-SCHEMA_FORMAT = 1  # raise on a change that CREATE ... IF NOT EXISTS / OR REPLACE cannot make
+SCHEMA_FORMAT = 2  # raise on a change that CREATE ... IF NOT EXISTS / OR REPLACE cannot make
 
 # Python's float() accepts any Unicode decimal digit and, around the number, some spaces.
 
@@ -278,6 +278,9 @@ def schema_statements() -> list[str]:
             folded jsonb NOT NULL,
             PRIMARY KEY (collection, id)
         )""",
+        # format 2: the creating client and the version of each object
+        "ALTER TABLE objects ADD COLUMN IF NOT EXISTS owner text",
+        "ALTER TABLE objects ADD COLUMN IF NOT EXISTS version integer NOT NULL DEFAULT 1",
         "CREATE UNIQUE INDEX IF NOT EXISTS objects_order ON objects (collection, seq)",
         "CREATE INDEX IF NOT EXISTS objects_folded ON objects USING gin (folded jsonb_path_ops)",
         # `id` filters and the `in` conditions that joins and relations resolve to compare folded ids
@@ -305,18 +308,28 @@ def fold(value: Any) -> Any:
     return value
 
 
-def folded_document(object_id: str, created: str, modified: str, data: Any) -> dict[str, Any]:
+def folded_document(
+    object_id: str, created: str, modified: str, data: Any, owner: str | None = None
+) -> dict[str, Any]:
     return {
         "data": fold(data),
         "id": object_id.casefold(),
         "created": created.casefold(),
         "modified": modified.casefold(),
+        "owner": owner.casefold() if owner is not None else None,
     }
 
 
 # -- compiling ---------------------------------------------------------------------------------------
 
-_METADATA_COLUMNS = {"id": "id", "_self.dateCreated": "created", "_self.dateModified": "modified"}
+_METADATA_COLUMNS = {
+    "id": "id",
+    "_self.dateCreated": "created",
+    "_self.dateModified": "modified",
+    "_self.owner": "owner",
+    "_self.version": "version",
+}
+_NULLABLE_COLUMNS = {"owner"}
 _COMPARE = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 _READERS = {
     "number": ("gateway_number", "float8"),
@@ -343,7 +356,7 @@ class _Source:
         column = _METADATA_COLUMNS.get(path)
         self.metadata = column
         if column is not None:
-            self.data = (f"to_jsonb(o.{column})", "lax $")
+            self.data = (f"coalesce(to_jsonb(o.{column}), 'null'::jsonb)", "lax $")
             self.folded = ("o.folded", f"lax $.{json.dumps(column)}")
         else:
             keys = "".join(_jsonpath_key(part) for part in path.split("."))
@@ -396,6 +409,8 @@ def _positive(sql: Compiled, source: _Source, op: str, wanted: Any, kind: str) -
     if op == "in" and not wanted:  # a join that found no related object
         return "FALSE"
     if op in ("is_null", "is_not_null"):
+        if source.metadata in _NULLABLE_COLUMNS:
+            return f"(o.{source.metadata} IS NOT NULL)"
         if source.metadata is not None:
             return "TRUE"
         return sql.path_exists(source.data, '@.type() != "null"')

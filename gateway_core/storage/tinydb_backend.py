@@ -144,18 +144,29 @@ class _Database(TinyDB):
 
 
 def _record(document: Any) -> StoredObject:
-    return StoredObject(document["id"], document["created"], document["modified"], document["data"])
+    return StoredObject(
+        document["id"],
+        document["created"],
+        document["modified"],
+        document["data"],
+        document.get("owner"),
+        document.get("version", 1),
+    )
 
 
 def _encode(change: Change) -> list[Any]:
     if isinstance(change, Put):
         obj = change.obj
-        document = {
+        document: dict[str, Any] = {
             "id": obj.id,
             "created": obj.created,
             "modified": obj.modified,
             "data": obj.data,
         }
+        if obj.owner is not None:
+            document["owner"] = obj.owner
+        if obj.version != 1:
+            document["version"] = obj.version
         return ["p", change.collection, document]
     if isinstance(change, Delete):
         return ["d", change.collection, change.object_id]

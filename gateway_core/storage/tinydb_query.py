@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import operator
-import re
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from typing import Any
@@ -17,10 +16,18 @@ from typing import Any
 from tinydb import Query
 from tinydb.queries import QueryInstance
 
+from gateway_core.linear_regex import compile_linear
 from gateway_core.query import Condition, ListQuery, Order, Search
 from gateway_core.schemas.formats import parse_date_time
 
-_METADATA = {"id": "id", "_self.dateCreated": "created", "_self.dateModified": "modified"}
+_METADATA = {
+    "id": "id",
+    "_self.dateCreated": "created",
+    "_self.dateModified": "modified",
+    "_self.owner": "owner",
+    "_self.version": "version",
+}
+_METADATA_DEFAULTS = {"version": 1}  # keys left out of a stored document when they hold these
 _ORDERING: dict[str, Callable[[Any, Any], bool]] = {
     "gt": operator.gt,
     "gte": operator.ge,
@@ -80,7 +87,7 @@ def _scalar_test(condition: Condition) -> Callable[[Any], bool]:
     if op == "contains":
         return lambda v: isinstance(v, str) and str(wanted) in v
     if op == "regex":
-        pattern = re.compile(str(wanted))
+        pattern = compile_linear(str(wanted))
         return lambda v: isinstance(v, str) and pattern.search(v) is not None
     if op in _ORDERING:
         compare = _ORDERING[op]
@@ -132,7 +139,9 @@ def compile_condition(condition: Condition) -> QueryInstance:
 def _compile_condition(condition: Condition) -> QueryInstance:
     test = _scalar_test(condition)
     if condition.path in _METADATA:
-        positive = Query()[_METADATA[condition.path]].test(test)
+        key = _METADATA[condition.path]
+        default = _METADATA_DEFAULTS.get(key)
+        positive = QueryInstance(lambda document: test(document.get(key, default)), None)
     else:
         parts = condition.path.split(".")
         positive = _path_query(Query()["data"], parts, "", condition.arrays, test)
@@ -196,7 +205,8 @@ def compile_query(query: ListQuery) -> QueryInstance | None:
 
 def first_value(document: dict[str, Any], order: Order) -> Any:
     if order.path in _METADATA:
-        raw = document.get(_METADATA[order.path])
+        key = _METADATA[order.path]
+        raw = document.get(key, _METADATA_DEFAULTS.get(key))
     else:
         values = _values(document.get("data"), order.path.split("."))
         raw = next((value for value in values if value is not None), None)  # null is no value

@@ -185,10 +185,20 @@ class ObjectService:
             await self._commit(plan, context)
         return record
 
+    def _missing(self, schema_id: str, object_id: str) -> NotFound:
+        return NotFound(f"There is no {self._titles[schema_id]} with id {object_id!r}.")
+
     async def read(self, schema_id: str, object_id: str, context: RequestContext) -> StoredObject:
         record = await self.store.get(schema_id, object_id) if is_uuid(object_id) else None
         if record is None:
-            raise NotFound(f"There is no {self._titles[schema_id]} with id {object_id!r}.")
+            raise self._missing(schema_id, object_id)
+        return record
+
+    async def _current(self, plan: WritePlan, schema_id: str, object_id: str) -> StoredObject:
+        """The object a write changes, loaded into the plan (which then knows its version)."""
+        record = await plan.load(schema_id, object_id)
+        if record is None:
+            raise self._missing(schema_id, object_id)
         return record
 
     async def replace(
@@ -196,8 +206,8 @@ class ObjectService:
     ) -> StoredObject:
         data, problems = self._data_from_body(body, object_id)
         async with self._serialised():
-            current = await self.read(schema_id, object_id, context)
             plan = self._plan(context)
+            current = await self._current(plan, schema_id, object_id)
             plan.problems += problems
             record = await plan.update(schema_id, current, data)
             await self._commit(plan, context)
@@ -208,8 +218,8 @@ class ObjectService:
     ) -> StoredObject:
         changes, problems = self._data_from_body(patch, object_id)
         async with self._serialised():
-            current = await self.read(schema_id, object_id, context)
             plan = self._plan(context)
+            current = await self._current(plan, schema_id, object_id)
             plan.problems += problems
             record = await plan.update(
                 schema_id, current, merge_patch(copy.deepcopy(current.data), changes)
@@ -219,8 +229,8 @@ class ObjectService:
 
     async def delete(self, schema_id: str, object_id: str, context: RequestContext) -> None:
         async with self._serialised():
-            current = await self.read(schema_id, object_id, context)
             plan = self._plan(context)
+            current = await self._current(plan, schema_id, object_id)
             await plan.delete(schema_id, current)
             await self._commit(plan, context)
 

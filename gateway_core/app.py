@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import inspect
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,26 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from gateway_core import __version__
+from gateway_core.actions import (
+    ActionServices,
+    ActionSpec,
+    HandlerClass,
+    apply_override,
+    extend_claims,
+    install_actions,
+    read_actions,
+)
 from gateway_core.config import Settings
-from gateway_core.context import Principal
+from gateway_core.context import Principal, admin_scope
 from gateway_core.docs_page import docs_routes
+from gateway_core.errors import BadRequest, ConfigError, Forbidden, InvalidParam
+from gateway_core.events import (
+    POST_CREATE,
+    POST_DELETE,
+    POST_UPDATE,
+    EventDispatcher,
+    FunctionListener,
+)
 from gateway_core.http import EXCEPTION_HANDLERS, JSON, EndpointRoutes, request_context
 from gateway_core.manifest import Endpoint, Manifest, build_endpoints, read_manifest
 from gateway_core.openapi import ApiInfo, as_yaml, openapi_document
@@ -27,9 +45,12 @@ from gateway_core.plugins import Plugin, discover, select
 from gateway_core.relations import RelationModel, classify
 from gateway_core.schemas.paths import schema_paths
 from gateway_core.schemas.registry import SchemaSet, load_schemas
-from gateway_core.security import Authenticator
+from gateway_core.sections import SourceConfig
+from gateway_core.security import Authenticator, credentials_needed
 from gateway_core.service import ObjectService
+from gateway_core.sources import OutboundHttp, Sources, read_source_files
 from gateway_core.storage import Store, open_store
+from gateway_core.webhooks import OutboxWriter, WebhookDelivery, outbox_messages
 
 
 @dataclass(frozen=True)
@@ -40,6 +61,9 @@ class Gateway:
     schemas: SchemaSet
     manifests: tuple[Manifest, ...]
     endpoints: tuple[Endpoint, ...]
+    actions: tuple[ActionSpec, ...] = ()
+    sources: dict[str, SourceConfig] = field(default_factory=dict)  # plugins' and gateway.yaml's
+    handlers: tuple[HandlerClass, ...] = ()
 
     @property
     def title(self) -> str:
@@ -53,16 +77,28 @@ class Gateway:
 def load_gateway(settings: Settings, plugins: Sequence[Plugin] | None = None) -> Gateway:
     """Load plugins (discovered unless given), schema folders and manifests; raise SchemaError on any broken file."""
     chosen = select(discover() if plugins is None else plugins, settings.plugins)
-    sources = [folder for plugin in chosen for folder in plugin.schema_dirs]
-    sources += [Path(folder) for folder in settings.schemas]
-    schemas = load_schemas(sources)
+    folders = [folder for plugin in chosen for folder in plugin.schema_dirs]
+    folders += [Path(folder) for folder in settings.schemas]
+    schemas = load_schemas(folders)
     manifests = tuple(
         read_manifest(plugin.manifest, plugin.name)
         for plugin in chosen
         if plugin.manifest is not None
     )
     endpoints = tuple(build_endpoints(schemas, manifests))
-    return Gateway(tuple(chosen), schemas, manifests, endpoints)
+    actions = [
+        spec for plugin in chosen for spec in read_actions(plugin.folder("Action") or Path("-"))
+    ]
+    unknown = sorted(set(settings.actions) - {spec.id for spec in actions})
+    if unknown:
+        raise ConfigError(f"actions: no loaded action has the $id {', '.join(unknown)}")
+    actions = [apply_override(spec, settings.actions.get(spec.id, {})) for spec in actions]
+    sources: dict[str, SourceConfig] = {}
+    for plugin in chosen:
+        sources.update(read_source_files(plugin.folder("Source") or Path("-")))
+    sources.update(settings.sources)
+    handlers = tuple(handler for plugin in chosen for handler in plugin.action_handlers)
+    return Gateway(tuple(chosen), schemas, manifests, endpoints, tuple(actions), sources, handlers)
 
 
 def api_index(gateway: Gateway, base_path: str, principal: Principal) -> dict[str, Any]:
@@ -102,15 +138,34 @@ def api_description(
     return openapi_document(relations, gateway.endpoints, paths, info)
 
 
-def build_service(settings: Settings, gateway: Gateway, store: Store) -> ObjectService:
-    return ObjectService(
+def build_service(
+    settings: Settings, gateway: Gateway, store: Store, http: OutboundHttp | None = None
+) -> ObjectService:
+    """The service with its batch listeners (webhook outbox) and the plugins' actions listening."""
+    base = settings.base_path.rstrip("/")
+    titles = {sid: t.title for sid, t in gateway.schemas.types.items()}
+    routes: dict[str, str] = {}
+    for endpoint in gateway.endpoints:
+        routes.setdefault(endpoint.schema_id, f"{base}{endpoint.route}")
+    events = EventDispatcher()
+    service = ObjectService(
         gateway.schemas,
         gateway.endpoints,
         store,
-        base_path=settings.base_path.rstrip("/"),
+        base_path=base,
         default_limit=settings.default_limit,
         max_limit=settings.max_limit,
+        batch_listeners=[OutboxWriter(settings.webhooks, routes, titles, settings.external_url)],
+        events=events,
     )
+    services = ActionServices(
+        Sources(gateway.sources, http or OutboundHttp()), service.schemas.types, service.paths
+    )
+    listeners = install_actions(gateway.actions, gateway.handlers, services, events)
+    service.extend_claims = {
+        endpoint.route: extend_claims(listeners, endpoint.throws) for endpoint in gateway.endpoints
+    }
+    return service
 
 
 def create_app(
@@ -123,7 +178,16 @@ def create_app(
         indexes.setdefault(schema_id, []).extend(paths)
     store = store or open_store(settings.database, indexes, settings.query_timeout)
     base = settings.base_path.rstrip("/")
-    service = build_service(settings, gateway, store)
+    http = OutboundHttp()
+    service = build_service(settings, gateway, store, http)
+    delivery = WebhookDelivery(store, settings.webhooks, http) if settings.webhooks else None
+    if delivery is not None:  # a new message is tried at once, not at the next poll
+
+        async def wake(event: Any) -> None:
+            delivery.wake()
+
+        for name in (POST_CREATE, POST_UPDATE, POST_DELETE):
+            service.events.listen(name, FunctionListener("webhook delivery", wake), -1000)
     authenticator = Authenticator(settings.auth)
     full_index = (
         api_index(gateway, base, authenticator.anonymous) if not authenticator.enabled else None
@@ -152,11 +216,27 @@ def create_app(
     async def openapi_yaml(request: Request) -> Response:
         return openapi("yaml")
 
+    async def outbox(request: Request) -> Response:
+        principal = request_context(request).principal
+        if not principal.has(admin_scope("GET")):
+            if principal.anonymous:
+                raise credentials_needed("The outbox needs credentials with the scope admin.GET.")
+            raise Forbidden("The outbox needs the scope admin.GET.", admin_scope("GET"))
+        status = request.query_params.get("status")
+        if status not in (None, "pending", "failed"):
+            raise BadRequest(
+                "Query parameter 'status' must be pending or failed.",
+                invalid_params=[InvalidParam("status", "enum", "must be pending or failed")],
+            )
+        messages = await outbox_messages(store, status)
+        return JSON({"results": [{"id": m.id, **m.data} for m in messages], "count": len(messages)})
+
     routes: list[BaseRoute] = [
         Route("/health", health),
         Route(base or "/", api),
         Route(f"{base}/openapi.json", openapi_json),
         Route(f"{base}/openapi.yaml", openapi_yaml),
+        Route(f"{base}/admin/outbox", outbox),
         *docs_routes(base, gateway.title),
         EndpointRoutes(
             gateway.endpoints,
@@ -171,9 +251,15 @@ def create_app(
         opening = getattr(store, "open", None)  # a server-backed store connects at start-up
         if inspect.iscoroutinefunction(opening):
             await opening()
+        worker = asyncio.create_task(delivery.run()) if delivery is not None else None
         try:
             yield
         finally:
+            if worker is not None:
+                worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
+            await http.close()
             await store.close()
 
     app = Starlette(

@@ -229,6 +229,40 @@ def install_plugin(args: argparse.Namespace) -> int:
     return 0
 
 
+def outbox_command(args: argparse.Namespace) -> int:
+    """The webhook outbox: what waits to be delivered, what failed; --retry-failed queues the
+    failed messages again."""
+    import asyncio
+
+    from gateway_core.storage import open_store
+    from gateway_core.webhooks import outbox_messages, retry_failed
+
+    settings = _settings(args)
+    store = open_store(settings.database)
+
+    async def run() -> list[Any]:
+        try:
+            if args.retry_failed:
+                count = await retry_failed(store)
+                print(f"Queued {count} failed message(s) for delivery again.")
+            return await outbox_messages(store, args.status)
+        finally:
+            await store.close()
+
+    messages = asyncio.run(run())
+    counts = {"pending": 0, "failed": 0}
+    for message in messages:
+        data = message.data
+        counts[data["status"]] = counts.get(data["status"], 0) + 1
+        print(
+            f"{data['status']:8} {data['message']['actie']:15} {data['message']['resourceUrl']}"
+            f" -> {data['url']}  attempts={data['attempts']} next={data['nextAttempt']}"
+            + (f"  last error: {data['lastError']}" if data.get("lastError") else "")
+        )
+    print(f"{counts['pending']} pending, {counts['failed']} failed")
+    return 0
+
+
 def print_openapi(args: argparse.Namespace) -> int:
     import json
 
@@ -297,6 +331,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="the EMPTY data file or postgresql:// URL to copy into (all or nothing)",
     )
     migrate_parser.set_defaults(run=migrate_command)
+    outbox_parser = commands.add_parser(
+        "outbox", help="show webhook messages waiting for delivery or failed (docs/events.md)"
+    )
+    outbox_parser.add_argument("--status", choices=("pending", "failed"), help="only these")
+    outbox_parser.add_argument(
+        "--retry-failed", action="store_true", help="queue the failed messages again"
+    )
+    _add_settings_arguments(outbox_parser)
+    outbox_parser.set_defaults(run=outbox_command)
     openapi_parser = commands.add_parser(
         "openapi", help="print the OpenAPI 3.1 document of the configured schemas and plugins"
     )

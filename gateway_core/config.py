@@ -11,7 +11,18 @@ from typing import Any
 import yaml
 
 from gateway_core.errors import ConfigError
-from gateway_core.sections import AuthConfig, CorsConfig, expand_variables, read_auth, read_cors
+from gateway_core.sections import (
+    AuthConfig,
+    CorsConfig,
+    SourceConfig,
+    WebhookConfig,
+    expand_variables,
+    read_action_overrides,
+    read_auth,
+    read_cors,
+    read_sources,
+    read_webhooks,
+)
 
 DEFAULT_CONFIG_FILE = "gateway.yaml"
 
@@ -33,13 +44,27 @@ class Settings:
     query_timeout: int = 10  # seconds a PostgreSQL statement may run
     auth: AuthConfig | None = None  # None: no authentication, every caller may do everything
     cors: CorsConfig = field(default_factory=CorsConfig)
+    public_url: str = ""  # how clients reach the gateway (webhook URLs); default http://host:port
+    sources: dict[str, SourceConfig] = field(default_factory=dict)
+    webhooks: tuple[WebhookConfig, ...] = ()
+    actions: dict[str, dict[str, Any]] = field(default_factory=dict)  # overrides by action $id
+
+    @property
+    def external_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
 
 _INT_FIELDS = {"port", "max_body_bytes", "default_limit", "max_limit", "workers", "query_timeout"}
 _LIST_FIELDS = {"schemas", "plugins"}
 _BOOL_FIELDS = {"insecure"}
 # Structured sections: read from gateway.yaml only (sections.py), never from the environment.
-SECTIONS = {"auth": read_auth, "cors": read_cors}
+SECTIONS = {
+    "auth": read_auth,
+    "cors": read_cors,
+    "sources": read_sources,
+    "webhooks": read_webhooks,
+    "actions": read_action_overrides,
+}
 _KNOWN = {f.name for f in fields(Settings)}
 _FLAT = _KNOWN - set(SECTIONS)
 

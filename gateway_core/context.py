@@ -16,7 +16,7 @@ trail; nothing reads it from a global.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -109,10 +109,17 @@ class RequestContext:
     )
     method: str = ""
     path: str = ""
+    # work to run once the answer is sent (asynchronous actions); the HTTP layer runs it as a
+    # background task, a command after its own work
+    deferred: list[Callable[[], Awaitable[None]]] = field(default_factory=list, compare=False)
 
     @property
     def client_id(self) -> str | None:
         return self.principal.client_id
+
+    async def run_deferred(self) -> None:
+        while self.deferred:
+            await self.deferred.pop(0)()
 
 
 def system_context(what: str = "") -> RequestContext:

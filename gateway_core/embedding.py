@@ -8,7 +8,8 @@ again, so cycles end. `_extend` paths embed further along the named relations.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from gateway_core.context import Principal, scope_for
@@ -18,6 +19,17 @@ from gateway_core.manifest import Endpoint
 from gateway_core.relations import RelationModel
 from gateway_core.schemas.registry import ObjectType
 from gateway_core.storage import Store, StoredObject
+
+
+@dataclass(frozen=True)
+class ClaimedExtend:
+    """An `_extend` path served by an action: the relations to follow from the requested object
+    (`chain`), the objecttype reached, and the claimed path inside it."""
+
+    path: str
+    chain: tuple[str, ...]
+    schema_id: str
+    suffix: str
 
 
 def render(
@@ -86,12 +98,20 @@ class Renderer:
         schema_id: str,
         paths: tuple[str, ...],
         principal: Principal,
+        claims: Mapping[str, frozenset[str]] | None = None,
         parameter: str = "_extend",
-    ) -> None:
-        """Every `_extend` path must be a chain of relations to objecttypes the caller may read."""
+    ) -> list[ClaimedExtend]:
+        """Every `_extend` path must be a chain of relations to objecttypes the caller may read,
+        optionally ending in a path that an action claims for the objecttype reached
+        (`claims`: objecttype -> paths). Returns the claimed ones."""
+        claimed: list[ClaimedExtend] = []
         for path in paths:
             current, rest = schema_id, path
+            chain: list[str] = []
             while rest:
+                if rest in (claims or {}).get(current, ()):
+                    claimed.append(ClaimedExtend(path, tuple(chain), current, rest))
+                    break
                 relation = next(
                     (
                         r
@@ -116,7 +136,32 @@ class Renderer:
                         scope,
                         parameter,
                     )
+                chain.append(relation.path)
                 current, rest = relation.target, rest[len(relation.path) + 1 :]
+        return claimed
+
+    def along(self, document: dict[str, Any], chain: tuple[str, ...]) -> list[dict[str, Any]]:
+        """The rendered objects reached from `document` through its `embedded` relations."""
+        documents = [document]
+        for relation_path in chain:
+            reached: list[dict[str, Any]] = []
+            for holder in documents:
+                values: list[Any] = [holder.get("embedded", {})]
+                for part in relation_path.split("."):
+                    values = [
+                        child
+                        for value in values
+                        for element in (value if isinstance(value, list) else [value])
+                        if isinstance(element, dict) and (child := element.get(part)) is not None
+                    ]
+                for value in values:
+                    reached += [
+                        v
+                        for v in (value if isinstance(value, list) else [value])
+                        if isinstance(v, dict)
+                    ]
+            documents = reached
+        return documents
 
     async def render(
         self,

@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import quote, unquote_plus
 
 import orjson
+from starlette.background import BackgroundTask
 from starlette.datastructures import URLPath
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -26,9 +27,10 @@ from gateway_core.errors import (
     UnsupportedMediaType,
 )
 from gateway_core.manifest import Endpoint
-from gateway_core.query import parse_query_string, split_key
+from gateway_core.query import ListQuery, parse_query_string, split_key
 from gateway_core.security import Authenticator, credentials_needed
 from gateway_core.service import ObjectService, list_envelope
+from gateway_core.storage import StoredObject
 
 log = logging.getLogger("gateway")
 
@@ -168,7 +170,10 @@ def _dispatch(endpoint: Endpoint, title: str, handlers: dict[str, ContextHandler
             raise MethodNotAllowed(request.method, allowed)
         context = request_context(request)
         authorize(context, endpoint.schema_id, method, title)
-        return await handlers[method](request, context)
+        response = await handlers[method](request, context)
+        if context.deferred:  # asynchronous actions: after the answer is sent
+            response.background = BackgroundTask(context.run_deferred)
+        return response
 
     return dispatch
 
@@ -188,45 +193,62 @@ def endpoint_handlers(
         value: ObjectService = request.app.state.service
         return value
 
+    async def answer(
+        gateway: ObjectService,
+        context: RequestContext,
+        record: StoredObject,
+        query: ListQuery | None = None,
+        params: list[tuple[str, str]] | None = None,
+    ) -> Any:
+        document = await gateway.present(schema_id, record, endpoint, context, query)
+        return await gateway.after_request(
+            endpoint, context, document, [document], query, params or []
+        )
+
     async def list_objects(request: Request, context: RequestContext) -> Response:
         gateway = service(request)
-        page, query = await gateway.list(schema_id, query_params(request), context)
+        params = query_params(request)
+        page, query = await gateway.list(schema_id, params, context, endpoint)
         results = [
             await gateway.present(schema_id, record, endpoint, context, query)
             for record in page.items
         ]
         envelope = list_envelope(results, page, query)
         headers = {"X-Total-Count": str(page.total), "Link": paging_links(request, envelope)}
-        return JSON(envelope, headers=headers)
+        body = await gateway.after_request(endpoint, context, envelope, results, query, params)
+        return JSON(body, headers=headers)
 
     async def create(request: Request, context: RequestContext) -> Response:
         gateway = service(request)
         body = await read_json_body(request, max_body_bytes)
         record = await gateway.create(schema_id, body, context)
         location = f"{base_path}{endpoint.route}/{record.id}"
-        document = await gateway.present(schema_id, record, endpoint, context)
+        document = await answer(gateway, context, record)
         return JSON(document, status_code=201, headers={"Location": location})
 
     async def read(request: Request, context: RequestContext) -> Response:
         gateway = service(request)
-        query = gateway.item_options(schema_id, query_params(request), context)
+        params = query_params(request)
+        query = gateway.item_options(schema_id, params, context, endpoint)
         record = await gateway.read(schema_id, request.path_params["id"], context)
-        return JSON(await gateway.present(schema_id, record, endpoint, context, query))
+        return JSON(await answer(gateway, context, record, query, params))
 
     async def replace(request: Request, context: RequestContext) -> Response:
         gateway = service(request)
         body = await read_json_body(request, max_body_bytes)
         record = await gateway.replace(schema_id, request.path_params["id"], body, context)
-        return JSON(await gateway.present(schema_id, record, endpoint, context))
+        return JSON(await answer(gateway, context, record))
 
     async def update(request: Request, context: RequestContext) -> Response:
         gateway = service(request)
         body = await read_json_body(request, max_body_bytes)
         record = await gateway.update(schema_id, request.path_params["id"], body, context)
-        return JSON(await gateway.present(schema_id, record, endpoint, context))
+        return JSON(await answer(gateway, context, record))
 
     async def delete(request: Request, context: RequestContext) -> Response:
-        await service(request).delete(schema_id, request.path_params["id"], context)
+        gateway = service(request)
+        await gateway.delete(schema_id, request.path_params["id"], context)
+        await gateway.after_request(endpoint, context, None, [], None, query_params(request))
         return Response(status_code=204)
 
     return (

@@ -45,6 +45,7 @@ class ObjectChange:
     schema_id: str
     before: StoredObject | None
     after: StoredObject | None
+    primary: bool = False  # the object the request was about (not a nested or linked one)
 
     @property
     def action(self) -> str:
@@ -157,6 +158,7 @@ class WritePlan:
         self.dirty: dict[tuple[str, str], None] = {}  # insertion-ordered: creation order is kept
         self.deleted: set[tuple[str, str]] = set()
         self.problems: list[InvalidParam] = []
+        self.primary: tuple[str, str] | None = None  # set by the service: the request's object
         self.unresolved: set[str] = set()  # bad relation values, reported: no schema problem too
 
     # -- the working set ---------------------------------------------------------------------
@@ -208,12 +210,16 @@ class WritePlan:
         for key in self.dirty:
             if key not in self.deleted:
                 changes.append(Put(key[0], self.working[key]))
-                objects.append(ObjectChange(key[0], self.originals.get(key), self.working[key]))
+                objects.append(
+                    ObjectChange(
+                        key[0], self.originals.get(key), self.working[key], key == self.primary
+                    )
+                )
         for key in self.deleted:
             changes.append(Delete(*key))
             original = self.originals.get(key)
             if original is not None:
-                objects.append(ObjectChange(key[0], original, None))
+                objects.append(ObjectChange(key[0], original, None, key == self.primary))
         return changes, objects
 
     # -- create and update -------------------------------------------------------------------

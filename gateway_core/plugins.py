@@ -1,7 +1,9 @@
 """Plugins: installable distributions announcing themselves in the `gateway.plugins` entry-point group.
 
 An entry point names a callable returning a `Plugin`: where its schema files, manifest and
-fixtures are. Loading a plugin imports its package; nothing else runs.
+fixtures are, and the action handler classes it registers. Beside the manifest, as in a Common
+Gateway bundle's Installation folder, `Action/`, `Source/` and `Mapping/` hold its actions,
+sources and mappings. Loading a plugin imports its package; nothing else runs.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
 from gateway_core.errors import ConfigError
 
@@ -24,6 +27,14 @@ class Plugin:
     manifest: Path | None = None
     fixtures: Path | None = None
     description: str = ""
+    action_handlers: tuple[type[Any], ...] = ()  # ActionHandler classes (gateway_core.actions)
+
+    def folder(self, kind: str) -> Path | None:
+        """`Action`, `Source` or `Mapping`: the folder beside the manifest, when there is one."""
+        if self.manifest is None:
+            return None
+        folder = self.manifest.parent / kind
+        return folder if folder.is_dir() else None
 
 
 def discover() -> list[Plugin]:

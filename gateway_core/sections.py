@@ -1,4 +1,5 @@
-"""The structured sections of gateway.yaml: `auth` and `cors` (docs/security.md).
+"""The structured sections of gateway.yaml: `auth` and `cors` (docs/security.md), `sources`,
+`webhooks` and `actions` (docs/events.md).
 
 Each section is read into frozen dataclasses and checked as a whole at start-up: an error names
 the file and the place (`auth.clients[1].scopes[0]`). Secrets never appear in a `repr` and plain
@@ -190,3 +191,194 @@ def expand_variables(value: Any, environ: Mapping[str, str], source: str) -> Any
     if isinstance(value, list):
         return [expand_variables(child, environ, source) for child in value]
     return value
+
+
+# -- sources (sources.py calls them) ---------------------------------------------------------------
+
+AUTH_KINDS = {
+    "none": "none",
+    "apikey": "apikey",
+    "jwt": "jwt",
+    "jwt-HS256": "jwt",
+    "basic": "basic",
+    "username-password": "basic",
+}
+_KNOWN_KEYS = {
+    "$id", "$schema", "title", "description", "version", "name", "reference", "location",
+    "auth", "apikey", "authorizationHeader", "jwtId", "secret", "username", "password",
+    "headers", "timeout", "isEnabled", "configuration",
+}  # fmt: skip
+MAX_RESPONSE_BYTES = 10 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    name: str
+    location: str
+    reference: str | None = None
+    auth: str = "none"
+    authorization_header: str = "Authorization"
+    apikey: str | None = field(default=None, repr=False)
+    jwt_id: str | None = None
+    secret: str | None = field(default=None, repr=False)
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    timeout: float = 5.0
+    enabled: bool = True
+
+
+def read_source(name: str, value: Any, where: str) -> SourceConfig:
+    """A source from gateway.yaml (`sources.<name>`) or a plugin's Source file."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: a source must be a mapping")
+    unknown = sorted(set(value) - _KNOWN_KEYS)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}")
+    location = value.get("location")
+    if not isinstance(location, str) or not location.startswith(("http://", "https://")):
+        raise ConfigError(f"{where}.location: must be an http:// or https:// URL")
+    kind = value.get("auth", "none")
+    if kind not in AUTH_KINDS:
+        raise ConfigError(f"{where}.auth: {kind!r} is not one of {', '.join(AUTH_KINDS)}")
+    configuration = value.get("configuration") or {}
+    headers = {**(configuration.get("headers") or {}), **(value.get("headers") or {})}
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
+        raise ConfigError(f"{where}.headers: must map header names to strings")
+    timeout = value.get("timeout", configuration.get("timeout", 5))
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 300:
+        raise ConfigError(f"{where}.timeout: must be a number of seconds between 0 and 300")
+    config = SourceConfig(
+        name=name,
+        location=location.rstrip("/"),
+        reference=value.get("$id") or value.get("reference"),
+        auth=AUTH_KINDS[kind],
+        authorization_header=str(value.get("authorizationHeader") or "Authorization"),
+        apikey=value.get("apikey"),
+        jwt_id=value.get("jwtId"),
+        secret=value.get("secret"),
+        username=value.get("username"),
+        password=value.get("password"),
+        headers=tuple(sorted(headers.items())),
+        timeout=float(timeout),
+        enabled=value.get("isEnabled", True) is not False,
+    )
+    needed = {"apikey": ("apikey",), "jwt": ("jwt_id", "secret"), "basic": ("username", "password")}
+    for attribute in needed.get(config.auth, ()):
+        if not getattr(config, attribute):
+            raise ConfigError(f"{where}: auth {config.auth} needs {attribute}")
+    return config
+
+
+def read_sources(value: Any, source: str) -> dict[str, SourceConfig]:
+    """The `sources` section of gateway.yaml: name -> source."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{source}: sources: must map names to sources")
+    return {
+        str(name): read_source(str(name), entry, f"{source}: sources.{name}")
+        for name, entry in value.items()
+    }
+
+
+# -- webhooks (webhooks.py delivers them) ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    url: str
+    schemas: tuple[str, ...] = ()  # empty: every objecttype
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    kanaal: str | None = None
+    timeout: float = 5.0
+    max_attempts: int = 12
+    first_retry_seconds: float = 1.0
+    max_retry_seconds: float = 300.0
+
+    @property
+    def id(self) -> str:
+        return hashlib.sha256(self.url.encode()).hexdigest()[:16]
+
+    def takes(self, schema_id: str) -> bool:
+        return not self.schemas or schema_id in self.schemas
+
+    def retry_after(self, attempts: int) -> float:
+        return float(min(self.max_retry_seconds, self.first_retry_seconds * 2 ** (attempts - 1)))
+
+
+_WEBHOOK_KEYS = {
+    "url", "schemas", "headers", "kanaal", "timeout", "max_attempts",
+    "first_retry_seconds", "max_retry_seconds",
+}  # fmt: skip
+
+
+def read_webhooks(value: Any, source: str) -> tuple[WebhookConfig, ...]:
+    """gateway.yaml's `webhooks` section: a list of receivers."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ConfigError(f"{source}: webhooks: must be a list")
+    hooks = []
+    for index, entry in enumerate(value):
+        where = f"{source}: webhooks[{index}]"
+        if not isinstance(entry, dict) or set(entry) - _WEBHOOK_KEYS:
+            raise ConfigError(f"{where}: a mapping with keys {', '.join(sorted(_WEBHOOK_KEYS))}")
+        url = entry.get("url")
+        if not isinstance(url, str) or not re.match(r"^https?://[^/\s]+", url):
+            raise ConfigError(f"{where}.url: must be an http:// or https:// URL")
+        schemas = entry.get("schemas") or []
+        headers = entry.get("headers") or {}
+        if not isinstance(schemas, list) or not all(isinstance(s, str) for s in schemas):
+            raise ConfigError(f"{where}.schemas: must be a list of schema $ids")
+        if not isinstance(headers, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+        ):
+            raise ConfigError(f"{where}.headers: must map header names to strings")
+        numbers = {}
+        for key, default, low in (
+            ("timeout", 5.0, 0.1),
+            ("max_attempts", 12, 1),
+            ("first_retry_seconds", 1.0, 0.01),
+            ("max_retry_seconds", 300.0, 0.01),
+        ):
+            number = entry.get(key, default)
+            if isinstance(number, bool) or not isinstance(number, int | float) or number < low:
+                raise ConfigError(f"{where}.{key}: must be a number of at least {low}")
+            numbers[key] = number
+        kanaal = entry.get("kanaal")
+        hooks.append(
+            WebhookConfig(
+                url=url,
+                schemas=tuple(schemas),
+                headers=tuple(sorted(headers.items())),
+                kanaal=kanaal if isinstance(kanaal, str) else None,
+                timeout=float(numbers["timeout"]),
+                max_attempts=int(numbers["max_attempts"]),
+                first_retry_seconds=float(numbers["first_retry_seconds"]),
+                max_retry_seconds=float(numbers["max_retry_seconds"]),
+            )
+        )
+    if len({hook.id for hook in hooks}) != len(hooks):
+        raise ConfigError(f"{source}: webhooks: the same url is configured twice")
+    return tuple(hooks)
+
+
+# -- action overrides (actions.py applies them) ------------------------------------------------------
+
+ACTION_OVERRIDABLE = {"isEnabled", "priority", "async", "configuration"}
+
+
+def read_action_overrides(value: Any, source: str) -> dict[str, dict[str, Any]]:
+    """gateway.yaml's `actions` section: action `$id` -> the keys it overrides."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{source}: actions: must map action $ids to overrides")
+    for action_id, override in value.items():
+        if not isinstance(override, dict) or not set(override) <= ACTION_OVERRIDABLE:
+            allowed = ", ".join(sorted(ACTION_OVERRIDABLE))
+            raise ConfigError(f"{source}: actions.{action_id}: may override {allowed} only")
+        if not isinstance(override.get("configuration", {}), dict):
+            raise ConfigError(f"{source}: actions.{action_id}.configuration: must be a mapping")
+    return {str(k): dict(v) for k, v in value.items()}

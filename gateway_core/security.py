@@ -1,7 +1,7 @@
 """Credentials -> principal: API keys (`Authorization: Token <key>`) and HS256 JWTs
 (`Authorization: Bearer <jwt>`, ZGW style: the client's id in `client_id` or `iss`).
 
-PyJWT is imported here only. Keys are compared as SHA-256 digests in constant time, against every
+Tokens are checked by tokens.py (PyJWT). Keys are compared as SHA-256 digests in constant time, against every
 configured client (the time taken does not tell which client came close). Nothing here logs a
 credential; the answers to bad credentials say what was wrong with them, never what they held.
 """
@@ -11,13 +11,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
-from typing import Any
-
-import jwt
 
 from gateway_core.context import Principal, restricted_principal, unrestricted_principal
 from gateway_core.errors import Unauthorized
 from gateway_core.sections import AuthConfig, ClientConfig
+from gateway_core.tokens import TokenRefused, unverified, verify
 
 REALM = 'realm="gateway"'
 CHALLENGE = f"Token {REALM}, Bearer {REALM}"
@@ -81,10 +79,9 @@ class Authenticator:
     def _by_token(self, token: str) -> Principal:
         assert self.config is not None
         try:
-            header = jwt.get_unverified_header(token)
-            claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
-        except jwt.InvalidTokenError:
-            raise _refused("The bearer token is not a JWT.") from None
+            header, claims = unverified(token)
+        except TokenRefused as refused:
+            raise _refused(str(refused)) from None
         client_id = claims.get("client_id") or claims.get("iss")
         client = self._clients.get(client_id) if isinstance(client_id, str) else None
         if client is None or client.config.secret is None:
@@ -93,19 +90,11 @@ class Authenticator:
             allowed = ", ".join(client.config.algorithms)
             raise _refused(f"The bearer token's algorithm is not accepted (accepted: {allowed}).")
         try:
-            jwt.decode(
-                token,
-                client.config.secret,
-                algorithms=list(client.config.algorithms),
-                leeway=self.config.leeway_seconds,
-                options={"verify_aud": False},
+            verify(
+                token, client.config.secret, client.config.algorithms, self.config.leeway_seconds
             )
-        except jwt.ExpiredSignatureError:
-            raise _refused("The bearer token has expired.") from None
-        except jwt.ImmatureSignatureError:
-            raise _refused("The bearer token is not valid yet (nbf/iat in the future).") from None
-        except jwt.InvalidTokenError:
-            raise _refused("The bearer token's signature or claims are not valid.") from None
+        except TokenRefused as refused:
+            raise _refused(str(refused)) from None
         return client.principal
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import dataclasses
 import math
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import UTC, datetime
@@ -17,6 +18,17 @@ from typing import Any
 from gateway_core.context import RequestContext, scope_for
 from gateway_core.embedding import Renderer
 from gateway_core.errors import BadRequest, Forbidden, InvalidParam, NotFound
+from gateway_core.events import (
+    POST_READ,
+    POST_WRITE,
+    PRE_CREATE,
+    PRE_DELETE,
+    PRE_READ,
+    PRE_UPDATE,
+    Event,
+    EventDispatcher,
+    Extension,
+)
 from gateway_core.linking import ALL, OUTPUT_ONLY, ObjectChange, WritePlan, merge_patch
 from gateway_core.manifest import Endpoint
 from gateway_core.query import Condition, ListQuery, RelatedCondition, parse_list_query, project
@@ -76,6 +88,7 @@ class ObjectService:
         max_limit: int = 1000,
         clock: Callable[[], str] = utc_now,
         batch_listeners: Sequence[BatchListener] = (),
+        events: EventDispatcher | None = None,
     ) -> None:
         endpoints = list(endpoints)
         self.relations = classify(schemas, {e.schema_id for e in endpoints})
@@ -93,6 +106,9 @@ class ObjectService:
         self.renderer = Renderer(store, self.relations, self.schemas.types, endpoints, base_path)
         self._write_lock = asyncio.Lock()
         self._batch_listeners = tuple(batch_listeners)
+        self.events = events or EventDispatcher()
+        # endpoint route -> objecttype -> the `_extend` paths actions serve there (app.py sets it)
+        self.extend_claims: dict[str, dict[str, frozenset[str]]] = {}
 
     def paths(self, schema_id: str) -> dict[str, PathInfo]:
         if schema_id not in self._paths:
@@ -144,6 +160,51 @@ class ObjectService:
             await self.store.write(changes)
         return objects
 
+    async def _before(
+        self,
+        name: str,
+        context: RequestContext,
+        schema_id: str,
+        object_id: str | None,
+        data: dict[str, Any] | None,
+        previous: dict[str, Any] | None = None,
+    ) -> dict[str, Any] | None:
+        """A `pre` life-cycle event: listeners may change the data or refuse (ProblemError)."""
+        if not self.events.listens(name):
+            return data
+        event = Event(
+            name,
+            context,
+            schema_id,
+            object_id,
+            data,
+            copy.deepcopy(previous),
+            query=(),
+            may_refuse=True,
+        )
+        await self.events.dispatch(event)
+        if data is not None and not isinstance(event.object, dict):
+            raise BadRequest(f"The action on {name} left no object to write.")
+        return event.object
+
+    async def _after(self, objects: Sequence[ObjectChange], context: RequestContext) -> None:
+        """`post` life-cycle events for every object the write created, changed or deleted."""
+        for change in objects:
+            name = POST_WRITE[change.action]
+            if self.events.listens(name):
+                after = change.after.data if change.after else None
+                before = change.before.data if change.before else None
+                await self.events.dispatch(
+                    Event(
+                        name,
+                        context,
+                        change.schema_id,
+                        change.object_id,
+                        copy.deepcopy(after),
+                        copy.deepcopy(before),
+                    )
+                )
+
     @contextlib.asynccontextmanager
     async def _serialised(self, needed: bool = True) -> AsyncIterator[None]:
         """Writes that read other objects (relations, updates, deletes) run one at a time."""
@@ -178,21 +239,38 @@ class ObjectService:
         self, schema_id: str, body: Any, context: RequestContext, object_id: str | None = None
     ) -> StoredObject:
         data, problems = self._data_from_body(body, None)
+        data = await self._before(PRE_CREATE, context, schema_id, object_id, data) or {}
         async with self._serialised(self._refers(schema_id, data)):
             plan = self._plan(context)
             plan.problems += problems
             record = await plan.create(schema_id, data, object_id=object_id)
-            await self._commit(plan, context)
+            plan.primary = (schema_id, record.id)
+            objects = await self._commit(plan, context)
+        await self._after(objects, context)
         return record
 
     def _missing(self, schema_id: str, object_id: str) -> NotFound:
         return NotFound(f"There is no {self._titles[schema_id]} with id {object_id!r}.")
 
     async def read(self, schema_id: str, object_id: str, context: RequestContext) -> StoredObject:
+        await self._before(PRE_READ, context, schema_id, object_id, None)
         record = await self.store.get(schema_id, object_id) if is_uuid(object_id) else None
         if record is None:
             raise self._missing(schema_id, object_id)
-        return record
+        return await self._read(schema_id, record, context)
+
+    async def _read(
+        self, schema_id: str, record: StoredObject, context: RequestContext
+    ) -> StoredObject:
+        """`post.read`: listeners may change what the caller sees (a copy, never the store's)."""
+        if not self.events.listens(POST_READ):
+            return record
+        event = Event(
+            POST_READ, context, schema_id, record.id, copy.deepcopy(record.data), may_refuse=True
+        )
+        await self.events.dispatch(event)
+        data = event.object if isinstance(event.object, dict) else record.data
+        return dataclasses.replace(record, data=data)
 
     async def _current(self, plan: WritePlan, schema_id: str, object_id: str) -> StoredObject:
         """The object a write changes, loaded into the plan (which then knows its version)."""
@@ -201,38 +279,55 @@ class ObjectService:
             raise self._missing(schema_id, object_id)
         return record
 
+    async def _write(
+        self,
+        schema_id: str,
+        object_id: str,
+        context: RequestContext,
+        new_data: Callable[[StoredObject], dict[str, Any]],
+        problems: list[InvalidParam],
+    ) -> StoredObject:
+        """Replace or update: `new_data` makes the object's next data from the current record."""
+        async with self._serialised():
+            plan = self._plan(context)
+            current = await self._current(plan, schema_id, object_id)
+            data = await self._before(
+                PRE_UPDATE, context, schema_id, object_id, new_data(current), current.data
+            )
+            plan.problems += problems
+            plan.primary = (schema_id, object_id)
+            record = await plan.update(schema_id, current, data or {})
+            objects = await self._commit(plan, context)
+        await self._after(objects, context)
+        return record
+
     async def replace(
         self, schema_id: str, object_id: str, body: Any, context: RequestContext
     ) -> StoredObject:
         data, problems = self._data_from_body(body, object_id)
-        async with self._serialised():
-            plan = self._plan(context)
-            current = await self._current(plan, schema_id, object_id)
-            plan.problems += problems
-            record = await plan.update(schema_id, current, data)
-            await self._commit(plan, context)
-        return record
+        return await self._write(schema_id, object_id, context, lambda _: data, problems)
 
     async def update(
         self, schema_id: str, object_id: str, patch: Any, context: RequestContext
     ) -> StoredObject:
         changes, problems = self._data_from_body(patch, object_id)
-        async with self._serialised():
-            plan = self._plan(context)
-            current = await self._current(plan, schema_id, object_id)
-            plan.problems += problems
-            record = await plan.update(
-                schema_id, current, merge_patch(copy.deepcopy(current.data), changes)
-            )
-            await self._commit(plan, context)
-        return record
+        return await self._write(
+            schema_id,
+            object_id,
+            context,
+            lambda current: merge_patch(copy.deepcopy(current.data), changes),
+            problems,
+        )
 
     async def delete(self, schema_id: str, object_id: str, context: RequestContext) -> None:
         async with self._serialised():
             plan = self._plan(context)
             current = await self._current(plan, schema_id, object_id)
+            await self._before(PRE_DELETE, context, schema_id, object_id, None, current.data)
+            plan.primary = (schema_id, object_id)
             await plan.delete(schema_id, current)
-            await self._commit(plan, context)
+            objects = await self._commit(plan, context)
+        await self._after(objects, context)
 
     async def put_many(
         self, objects: Sequence[tuple[str, str, dict[str, Any], str]], context: RequestContext
@@ -280,13 +375,22 @@ class ObjectService:
         ids = tuple(record.id for record in page.items)
         return Condition(condition.path, "in", ids, "string", condition.parameter, condition.arrays)
 
+    def _claims(self, endpoint: Endpoint | None) -> dict[str, frozenset[str]]:
+        return self.extend_claims.get(endpoint.route, {}) if endpoint else {}
+
     async def list(
-        self, schema_id: str, params: Sequence[tuple[str, str]], context: RequestContext
+        self,
+        schema_id: str,
+        params: Sequence[tuple[str, str]],
+        context: RequestContext,
+        endpoint: Endpoint | None = None,
     ) -> tuple[Page, ListQuery]:
         query = parse_list_query(
             params, self.paths(schema_id), self._default_limit, self._max_limit, self.paths
         )
-        self.renderer.check_extend(schema_id, query.extend, context.principal)
+        self.renderer.check_extend(
+            schema_id, query.extend, context.principal, self._claims(endpoint)
+        )
         if any(isinstance(c, RelatedCondition) for c in query.conditions):
             conditions = tuple([await self._joined(c, context) for c in query.conditions])
             query = ListQuery(
@@ -298,10 +402,18 @@ class ObjectService:
                 query.fields,
                 query.extend,
             )
-        return await self.store.query(schema_id, query), query
+        page = await self.store.query(schema_id, query)
+        if self.events.listens(POST_READ):
+            items = [await self._read(schema_id, record, context) for record in page.items]
+            page = Page(items, page.total)
+        return page, query
 
     def item_options(
-        self, schema_id: str, params: Sequence[tuple[str, str]], context: RequestContext
+        self,
+        schema_id: str,
+        params: Sequence[tuple[str, str]],
+        context: RequestContext,
+        endpoint: Endpoint | None = None,
     ) -> ListQuery:
         """`_fields` and `_extend` for a single object; any other parameter is a 400."""
         query = parse_list_query(
@@ -315,7 +427,9 @@ class ObjectService:
                     InvalidParam(names[0], "unknownParameter", "does not apply to a single object")
                 ],
             )
-        self.renderer.check_extend(schema_id, query.extend, context.principal)
+        self.renderer.check_extend(
+            schema_id, query.extend, context.principal, self._claims(endpoint)
+        )
         return query
 
     async def present(
@@ -332,3 +446,48 @@ class ObjectService:
         if query is not None and query.fields is not None:
             document = project(document, query.fields)
         return document
+
+    async def after_request(
+        self,
+        endpoint: Endpoint,
+        context: RequestContext,
+        body: Any,
+        documents: Sequence[dict[str, Any]],
+        query: ListQuery | None,
+        params: Sequence[tuple[str, str]] = (),
+    ) -> Any:
+        """The events the endpoint `throws`, after the request, with the answer's body (which
+        listeners may change) and the objects of the `_extend` paths that actions serve."""
+        for name in endpoint.throws:
+            if not self.events.listens(name):
+                continue
+            claimed = self.renderer.check_extend(
+                endpoint.schema_id,
+                query.extend if query else (),
+                context.principal,
+                self._claims(endpoint),
+            )
+            extensions = [
+                Extension(
+                    item.path,
+                    item.schema_id,
+                    item.suffix,
+                    [
+                        found
+                        for document in documents
+                        for found in self.renderer.along(document, item.chain)
+                    ],
+                )
+                for item in claimed
+            ]
+            event = Event(
+                name,
+                context,
+                endpoint.schema_id,
+                response=body,
+                query=params,
+                extensions=extensions,
+                may_refuse=context.method in ("GET", "HEAD"),
+            )
+            body = (await self.events.dispatch(event)).response
+        return body

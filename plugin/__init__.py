@@ -7,6 +7,8 @@ from pathlib import Path
 
 from gateway_core.plugins import Plugin
 
+from .extend import ExtendHandler
+
 
 def plugin() -> Plugin:
     package = Path(str(files("customer_interaction")))
@@ -17,4 +19,5 @@ def plugin() -> Plugin:
         manifest=package / "installation.json",
         fixtures=package / "fixtures",
         description="A re-creation of Common Gateway's CustomerInteractionBundle.",
+        action_handlers=(ExtendHandler,),
     )

@@ -154,9 +154,12 @@ def test_health_stays_fast_during_long_scans(live_server: str) -> None:
                 time.sleep(0.02)
         durations = [s.result() for s in scans]
     assert len(health) >= 5, "the scans ended before /health was measured"
+    # Relative, so that a busy machine does not decide: had /health waited behind the scans, it
+    # would have taken about as long as one of them (three ran, one after another in slices).
     worst = max(health)
-    assert worst < 0.5, f"/health took {worst:.2f} s while scans of {max(durations):.2f} s ran"
-    assert max(durations) > 2 * worst  # the scans took long enough for the measurement to count
+    assert worst < max(durations) / 3, (
+        f"/health took {worst:.2f} s while scans of {max(durations):.2f} s ran"
+    )
 
 
 # -- PostgreSQL: every statement is bounded -------------------------------------------------------

@@ -25,6 +25,7 @@ class PathInfo:
     relation: str | None = None  # the target schema `$id` when the value is a reference (UUID)
     inverse: str | None = None  # a relation's `inversedBy`
     cascade_delete: bool = False  # a relation's `cascadeDelete`
+    value_schema: str | None = None  # the `$id` of the value object's schema, when `$ref` made it
 
     @property
     def scalar_type(self) -> str:
@@ -78,9 +79,11 @@ def schema_paths(schemas: SchemaSet, object_type: ObjectType) -> dict[str, PathI
     ) -> None:
         if depth > _MAX_DEPTH:
             return
+        referred = isinstance(schema.get("$ref"), str)
         schema, base, seen = _merge(schemas, schema, base, seen)
         items = schema.get("items")
         if isinstance(items, dict):
+            item_referred = isinstance(items.get("$ref"), str)
             item_schema, item_base, item_seen = _merge(schemas, items, base, seen)
             if prefix:
                 paths[prefix] = PathInfo(
@@ -90,12 +93,19 @@ def schema_paths(schemas: SchemaSet, object_type: ObjectType) -> dict[str, PathI
                     True,
                     True,
                     *_relation(item_schema, schema),
+                    item_base if item_referred else None,
                 )
             visit(item_schema, item_base, prefix, True, item_seen, depth + 1)
             return
         if prefix and prefix not in paths:
             paths[prefix] = PathInfo(
-                prefix, _types(schema), _format(schema), in_array, False, *_relation(schema, schema)
+                prefix,
+                _types(schema),
+                _format(schema),
+                in_array,
+                False,
+                *_relation(schema, schema),
+                base if referred else None,
             )
         props = schema.get("properties")
         if isinstance(props, dict):

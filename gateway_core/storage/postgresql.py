@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -262,6 +263,25 @@ class PostgreSQLStore:
             except psycopg.DataError as error:
                 raise BadRequest(f"PostgreSQL cannot evaluate this query: {error}") from None
         return Page([_row(row) for row in rows], total)
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self, name: str) -> AsyncIterator[None]:
+        """Held by one process per database at a time (a session advisory lock on a connection
+        of its own): the others wait here, checking every few seconds."""
+        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        pool = await self._ready()
+        async with pool.connection() as connection:
+            while True:
+                cursor = await connection.execute("SELECT pg_try_advisory_lock(%s)", (key,))
+                held = await cursor.fetchone()
+                if held is not None and held[0]:
+                    break
+                await asyncio.sleep(3)
+            try:
+                yield
+            finally:
+                with contextlib.suppress(psycopg.Error):
+                    await connection.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
     async def close(self) -> None:
         self._closed = True

@@ -52,7 +52,7 @@ class SourceResponse:
             return orjson.loads(self.content)
         except orjson.JSONDecodeError:
             raise BadGateway(
-                f"Source {self.source!r} answered with something that is not JSON "
+                f"{self.source} answered with something that is not JSON "
                 f"(status {self.status}, {len(self.content)} bytes)."
             ) from None
 
@@ -85,7 +85,8 @@ class OutboundHttp:
         body: Any = None,
         params: Mapping[str, str] | None = None,
     ) -> SourceResponse:
-        """One request, bounded by `timeout` seconds in all; failures name `name`."""
+        """One request, bounded by `timeout` seconds in all; failures are problems that start
+        with `name` ("Source 'brp'", "Webhook receiver https://...")."""
         content = orjson.dumps(body) if body is not None else None
         sent_headers = {**(headers or {})}
         if content is not None:
@@ -102,15 +103,13 @@ class OutboundHttp:
                 )
                 data = response.content
         except (TimeoutError, httpx.TimeoutException):
-            raise GatewayTimeout(f"Source {name!r} did not answer within {timeout:g} s.") from None
+            raise GatewayTimeout(f"{name} did not answer within {timeout:g} s.") from None
         except httpx.HTTPError as error:
-            raise BadGateway(
-                f"Source {name!r} could not be reached: {type(error).__name__}."
-            ) from None
+            raise BadGateway(f"{name} could not be reached: {type(error).__name__}.") from None
         if len(data) > MAX_RESPONSE_BYTES:
-            raise BadGateway(f"Source {name!r} answered with more than {MAX_RESPONSE_BYTES} bytes.")
+            raise BadGateway(f"{name} answered with more than {MAX_RESPONSE_BYTES} bytes.")
         if response.status_code >= 500:
-            raise BadGateway(f"Source {name!r} answered {response.status_code}.")
+            raise BadGateway(f"{name} answered {response.status_code}.")
         return SourceResponse(
             name, response.status_code, data, response.headers.get("content-type", "")
         )
@@ -168,5 +167,11 @@ class Sources:
         url = config.location + ("/" + path.lstrip("/") if path else "")
         sent = {**dict(config.headers), **self._auth_headers(config), **(headers or {})}
         return await self.http.send(
-            config.name, method, url, timeout=config.timeout, headers=sent, body=body, params=params
+            f"Source {config.name!r}",
+            method,
+            url,
+            timeout=config.timeout,
+            headers=sent,
+            body=body,
+            params=params,
         )

@@ -222,7 +222,7 @@ class WebhookDelivery:
             else:
                 try:
                     answer = await self.http.send(
-                        f"webhook {hook.url}",
+                        f"Webhook receiver {hook.url}",
                         "POST",
                         hook.url,
                         timeout=hook.timeout,
@@ -232,7 +232,7 @@ class WebhookDelivery:
                     if 200 <= answer.status < 300:
                         await self.store.write([Delete(OUTBOX, record.id)])
                         return
-                    error = f"answered {answer.status}"
+                    error = f"Webhook receiver {hook.url} answered {answer.status}."
                 except ProblemError as problem:
                     error = problem.detail
             attempts = int(data["attempts"]) + 1

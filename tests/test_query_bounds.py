@@ -8,7 +8,6 @@ before RE2; a request waiting behind a scan took as long as the scan), not perfo
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,8 +17,8 @@ from typing import Any
 import httpx2 as httpx
 import orjson
 import pytest
-import uvicorn
 from conftest import BOOK_ID, valid_book
+from servers import serving
 from starlette.testclient import TestClient
 
 from gateway_core.app import create_app, load_gateway
@@ -117,20 +116,8 @@ def live_server(tmp_path: Path, book_schemas: Path) -> Iterator[str]:
     _write_books(database, 60_000)
     settings = Settings(database=str(database), schemas=(str(book_schemas),))
     app = create_app(settings, load_gateway(settings, plugins=[]))
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with serving(app) as url:
+        yield url
 
 
 def test_health_stays_fast_during_long_scans(live_server: str) -> None:

@@ -27,6 +27,7 @@ from gateway_core.actions import (
     install_actions,
     read_actions,
 )
+from gateway_core.audit import AUDIT, AuditTrail
 from gateway_core.config import Settings
 from gateway_core.context import Principal, admin_scope
 from gateway_core.docs_page import docs_routes
@@ -47,10 +48,10 @@ from gateway_core.schemas.paths import schema_paths
 from gateway_core.schemas.registry import SchemaSet, load_schemas
 from gateway_core.sections import SourceConfig
 from gateway_core.security import Authenticator, credentials_needed
-from gateway_core.service import ObjectService
+from gateway_core.service import ObjectService, utc_now
 from gateway_core.sources import OutboundHttp, Sources, read_source_files
 from gateway_core.storage import Store, open_store
-from gateway_core.webhooks import OutboxWriter, WebhookDelivery, outbox_messages
+from gateway_core.webhooks import OUTBOX, OutboxWriter, WebhookDelivery, outbox_messages
 
 
 @dataclass(frozen=True)
@@ -155,7 +156,10 @@ def build_service(
         base_path=base,
         default_limit=settings.default_limit,
         max_limit=settings.max_limit,
-        batch_listeners=[OutboxWriter(settings.webhooks, routes, titles, settings.external_url)],
+        batch_listeners=[
+            AuditTrail(lambda schema_id: gateway.schemas.get(schema_id).audited, utc_now),
+            OutboxWriter(settings.webhooks, routes, titles, settings.external_url),
+        ],
         events=events,
     )
     services = ActionServices(
@@ -173,7 +177,7 @@ def create_app(
 ) -> Starlette:
     """The ASGI application. The store (opened from settings unless given) is closed on shutdown."""
     gateway = gateway or load_gateway(settings)
-    indexes: dict[str, list[str]] = {}
+    indexes: dict[str, list[str]] = {AUDIT: ["object"], OUTBOX: ["status"]}
     for schema_id, paths in ((s, p) for m in gateway.manifests for s, p in m.indexes.items()):
         indexes.setdefault(schema_id, []).extend(paths)
     store = store or open_store(settings.database, indexes, settings.query_timeout)

@@ -12,21 +12,25 @@ from starlette.background import BackgroundTask
 from starlette.datastructures import URLPath
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Match, NoMatchFound, request_response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gateway_core.audit import present_entry
 from gateway_core.context import RequestContext, scope_for
 from gateway_core.errors import (
     BadRequest,
     Forbidden,
+    InvalidParam,
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
     ProblemError,
     UnsupportedMediaType,
 )
+from gateway_core.exports import columns, csv_chunks, delimiter
 from gateway_core.manifest import Endpoint
+from gateway_core.preconditions import etag, if_match, not_modified
 from gateway_core.query import ListQuery, parse_query_string, split_key
 from gateway_core.security import Authenticator, credentials_needed
 from gateway_core.service import ObjectService, list_envelope
@@ -183,10 +187,61 @@ def query_params(request: Request) -> list[tuple[str, str]]:
     return parse_query_string(request.scope["query_string"].decode("latin-1"))
 
 
+_OPTIONS = ("_version", "_format", "_delimiter")  # read here; the query language never sees them
+
+
+def _options(params: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], dict[str, str]]:
+    kept = [(key, value) for key, value in params if key not in _OPTIONS]
+    return kept, {key: value for key, value in params if key in _OPTIONS}
+
+
+def wants_csv(request: Request, options: dict[str, str]) -> bool:
+    """`?_format=csv`, or an Accept header that prefers text/csv to JSON."""
+    chosen = options.get("_format")
+    if chosen is not None:
+        if chosen not in ("csv", "json"):
+            raise BadRequest(
+                "Query parameter '_format' must be csv or json.",
+                invalid_params=[InvalidParam("_format", "enum", "must be csv or json")],
+            )
+        return chosen == "csv"
+    accept = request.headers.get("accept", "")
+    ranked: dict[str, float] = {}
+    for part in accept.split(","):
+        media, *parameters = (piece.strip() for piece in part.split(";"))
+        weight = next((p[2:] for p in parameters if p.startswith("q=")), "1")
+        try:
+            ranked[media.lower()] = float(weight)
+        except ValueError:
+            ranked[media.lower()] = 0.0
+    csv_weight = ranked.get("text/csv", 0.0)
+    json_weight = max(ranked.get("application/json", 0.0), ranked.get("*/*", 0.0) - 0.001)
+    return csv_weight > 0 and csv_weight > json_weight
+
+
+def _version_parameter(options: dict[str, str]) -> int | None:
+    raw = options.get("_version")
+    if raw is None:
+        return None
+    if not raw.isdigit() or int(raw) < 1 or int(raw) > 2**31 - 1:
+        raise BadRequest(
+            "Query parameter '_version' must be a whole number of at least 1.",
+            invalid_params=[InvalidParam("_version", "type", "must be a version number")],
+        )
+    return int(raw)
+
+
+def tagged(document: Any, version: int, status: int = 200, **headers: str) -> Response:
+    response = JSON(document, status_code=status, headers=headers)
+    response.headers["ETag"] = etag(version, bytes(response.body))
+    return response
+
+
 def endpoint_handlers(
     endpoint: Endpoint, title: str, base_path: str, max_body_bytes: int
-) -> tuple[Handler, Handler]:
-    """The collection handler (list, create) and the item handler (read, replace, update, delete)."""
+) -> tuple[Handler, Handler, Handler]:
+    """The collection handler (list, create), the item handler (read, replace, update, delete)
+    and the item's audit trail handler."""
     schema_id = endpoint.schema_id
 
     def service(request: Request) -> ObjectService:
@@ -207,7 +262,9 @@ def endpoint_handlers(
 
     async def list_objects(request: Request, context: RequestContext) -> Response:
         gateway = service(request)
-        params = query_params(request)
+        params, options = _options(query_params(request))
+        if wants_csv(request, options):
+            return await export(request, context, params, options)
         page, query = await gateway.list(schema_id, params, context, endpoint)
         results = [
             await gateway.present(schema_id, record, endpoint, context, query)
@@ -218,51 +275,93 @@ def endpoint_handlers(
         body = await gateway.after_request(endpoint, context, envelope, results, query, params)
         return JSON(body, headers=headers)
 
+    async def export(
+        request: Request,
+        context: RequestContext,
+        params: list[tuple[str, str]],
+        options: dict[str, str],
+    ) -> Response:
+        gateway = service(request)
+        separator = delimiter(options.get("_delimiter"))
+        query = await gateway.list_query(schema_id, params, context, endpoint, whole=True)
+        header = columns(gateway.paths(schema_id), query.fields)
+        chunks = csv_chunks(header, gateway.stream(schema_id, query, context), separator)
+        filename = endpoint.route.rsplit("/", 1)[-1] or "export"
+        return StreamingResponse(
+            chunks,
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
+        )
+
     async def create(request: Request, context: RequestContext) -> Response:
         gateway = service(request)
         body = await read_json_body(request, max_body_bytes)
         record = await gateway.create(schema_id, body, context)
         location = f"{base_path}{endpoint.route}/{record.id}"
         document = await answer(gateway, context, record)
-        return JSON(document, status_code=201, headers={"Location": location})
+        return tagged(document, record.version, 201, Location=location)
 
     async def read(request: Request, context: RequestContext) -> Response:
         gateway = service(request)
-        params = query_params(request)
+        params, options = _options(query_params(request))
         query = gateway.item_options(schema_id, params, context, endpoint)
-        record = await gateway.read(schema_id, request.path_params["id"], context)
-        return JSON(await answer(gateway, context, record, query, params))
+        version = _version_parameter(options)
+        object_id = request.path_params["id"]
+        if version is None:
+            record = await gateway.read(schema_id, object_id, context)
+        else:
+            record = await gateway.version(schema_id, object_id, version, context)
+        response = tagged(await answer(gateway, context, record, query, params), record.version)
+        if not_modified(request.headers.get("if-none-match"), response.headers["ETag"]):
+            return Response(status_code=304, headers={"ETag": response.headers["ETag"]})
+        return response
 
     async def replace(request: Request, context: RequestContext) -> Response:
         gateway = service(request)
         body = await read_json_body(request, max_body_bytes)
-        record = await gateway.replace(schema_id, request.path_params["id"], body, context)
-        return JSON(await answer(gateway, context, record))
+        check = if_match(request.headers.get("if-match"))
+        record = await gateway.replace(schema_id, request.path_params["id"], body, context, check)
+        return tagged(await answer(gateway, context, record), record.version)
 
     async def update(request: Request, context: RequestContext) -> Response:
         gateway = service(request)
         body = await read_json_body(request, max_body_bytes)
-        record = await gateway.update(schema_id, request.path_params["id"], body, context)
-        return JSON(await answer(gateway, context, record))
+        check = if_match(request.headers.get("if-match"))
+        record = await gateway.update(schema_id, request.path_params["id"], body, context, check)
+        return tagged(await answer(gateway, context, record), record.version)
 
     async def delete(request: Request, context: RequestContext) -> Response:
         gateway = service(request)
-        await gateway.delete(schema_id, request.path_params["id"], context)
+        check = if_match(request.headers.get("if-match"))
+        await gateway.delete(schema_id, request.path_params["id"], context, check)
         await gateway.after_request(endpoint, context, None, [], None, query_params(request))
         return Response(status_code=204)
+
+    async def audit_trail(request: Request, context: RequestContext) -> Response:
+        gateway = service(request)
+        page, query = await gateway.audit_trail(
+            schema_id, request.path_params["id"], query_params(request)
+        )
+        envelope = list_envelope([present_entry(entry) for entry in page.items], page, query)
+        headers = {"X-Total-Count": str(page.total), "Link": paging_links(request, envelope)}
+        return JSON(envelope, headers=headers)
 
     return (
         _dispatch(endpoint, title, {"GET": list_objects, "POST": create}),
         _dispatch(
             endpoint, title, {"GET": read, "PUT": replace, "PATCH": update, "DELETE": delete}
         ),
+        _dispatch(endpoint, title, {"GET": audit_trail}),
     )
 
 
+AUDIT_TRAIL = "audittrail"
+
+
 class EndpointRoutes(BaseRoute):
-    """Every endpoint's `<route>` and `<route>/{id}` as one route matched by dictionary look-up.
-    Starlette tries its routes one after another; with tens of endpoints that took longer than
-    reading an object does."""
+    """Every endpoint's `<route>`, `<route>/{id}` and `<route>/{id}/audittrail` as one route
+    matched by dictionary look-up. Starlette tries its routes one after another; with tens of
+    endpoints that took longer than reading an object does."""
 
     def __init__(
         self,
@@ -273,13 +372,15 @@ class EndpointRoutes(BaseRoute):
     ) -> None:
         self.collections: dict[str, ASGIApp] = {}
         self.items: dict[str, ASGIApp] = {}
+        self.trails: dict[str, ASGIApp] = {}
         for endpoint in endpoints:
-            collection, item = endpoint_handlers(
+            collection, item, trail = endpoint_handlers(
                 endpoint, titles[endpoint.schema_id], base_path, max_body_bytes
             )
             route = f"{base_path}{endpoint.route}"
             self.collections.setdefault(route, request_response(collection))
             self.items.setdefault(route, request_response(item))
+            self.trails.setdefault(route, request_response(trail))
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if scope["type"] != "http":
@@ -293,6 +394,9 @@ class EndpointRoutes(BaseRoute):
             return Match.FULL, {"endpoint": app, "path_params": scope.get("path_params", {})}
         route, _, object_id = path.rpartition("/")
         app = self.items.get(route)
+        if app is None and object_id == AUDIT_TRAIL:
+            route, _, object_id = route.rpartition("/")
+            app = self.trails.get(route)
         if app is not None and object_id:
             path_params = {**scope.get("path_params", {}), "id": object_id}
             return Match.FULL, {"endpoint": app, "path_params": path_params}

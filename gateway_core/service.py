@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from gateway_core.audit import audit_entries, version_of
 from gateway_core.context import RequestContext, scope_for
 from gateway_core.embedding import Renderer
 from gateway_core.errors import BadRequest, Forbidden, InvalidParam, NotFound
@@ -39,9 +40,13 @@ from gateway_core.schemas.registry import SchemaSet
 from gateway_core.schemas.validation import validators_for
 from gateway_core.storage import Change, Page, Store, StoredObject
 
+PAGING = {"limit", "page", "start", "offset"}
+
 __all__ = ["BatchListener", "ObjectService", "list_envelope", "merge_patch", "utc_now"]
 
 BatchListener = Callable[[Sequence[ObjectChange], RequestContext], Sequence[Change]]
+Precondition = Callable[[StoredObject], None]
+"""Checked on the current object inside the write's serialised section (If-Match: 412)."""
 """Adds its own changes (audit entries, outbox messages) to a write batch, which the store then
 applies with the objects' changes as one atomic write."""
 
@@ -272,6 +277,46 @@ class ObjectService:
         data = event.object if isinstance(event.object, dict) else record.data
         return dataclasses.replace(record, data=data)
 
+    def _audited(self, schema_id: str) -> None:
+        if not self.schemas.get(schema_id).audited:
+            raise NotFound(
+                f"{self._titles[schema_id]} objects keep no audit trail (createAuditTrails: false)."
+            )
+
+    async def audit_trail(
+        self, schema_id: str, object_id: str, params: Sequence[tuple[str, str]]
+    ) -> tuple[Page, ListQuery]:
+        """The object's audit entries, newest first, paged like a list (also once deleted)."""
+        self._audited(schema_id)
+        query = parse_list_query(params, {}, self._default_limit, self._max_limit)
+        if query.conditions or query.search or query.order or query.fields or query.extend:
+            raise BadRequest(
+                "The audit trail takes _limit and _page (or _start/_offset) only.",
+                invalid_params=[InvalidParam("query", "unknownParameter", "paging only")],
+            )
+        page = await audit_entries(
+            self.store, schema_id, object_id.lower(), query.limit, query.offset
+        )
+        if page.total == 0 and (
+            not is_uuid(object_id) or await self.store.get(schema_id, object_id) is None
+        ):
+            raise self._missing(schema_id, object_id)
+        return page, query
+
+    async def version(
+        self, schema_id: str, object_id: str, version: int, context: RequestContext
+    ) -> StoredObject:
+        """The object as it was at `version` (`?_version=N`), from its audit trail."""
+        self._audited(schema_id)
+        record = (
+            await version_of(self.store, schema_id, object_id.lower(), version)
+            if is_uuid(object_id)
+            else None
+        )
+        if record is None:
+            raise NotFound(f"{self._titles[schema_id]} {object_id!r} has no version {version}.")
+        return await self._read(schema_id, record, context)
+
     async def _current(self, plan: WritePlan, schema_id: str, object_id: str) -> StoredObject:
         """The object a write changes, loaded into the plan (which then knows its version)."""
         record = await plan.load(schema_id, object_id)
@@ -286,11 +331,14 @@ class ObjectService:
         context: RequestContext,
         new_data: Callable[[StoredObject], dict[str, Any]],
         problems: list[InvalidParam],
+        precondition: Precondition | None,
     ) -> StoredObject:
         """Replace or update: `new_data` makes the object's next data from the current record."""
         async with self._serialised():
             plan = self._plan(context)
             current = await self._current(plan, schema_id, object_id)
+            if precondition is not None:
+                precondition(current)
             data = await self._before(
                 PRE_UPDATE, context, schema_id, object_id, new_data(current), current.data
             )
@@ -302,13 +350,25 @@ class ObjectService:
         return record
 
     async def replace(
-        self, schema_id: str, object_id: str, body: Any, context: RequestContext
+        self,
+        schema_id: str,
+        object_id: str,
+        body: Any,
+        context: RequestContext,
+        precondition: Precondition | None = None,
     ) -> StoredObject:
         data, problems = self._data_from_body(body, object_id)
-        return await self._write(schema_id, object_id, context, lambda _: data, problems)
+        return await self._write(
+            schema_id, object_id, context, lambda _: data, problems, precondition
+        )
 
     async def update(
-        self, schema_id: str, object_id: str, patch: Any, context: RequestContext
+        self,
+        schema_id: str,
+        object_id: str,
+        patch: Any,
+        context: RequestContext,
+        precondition: Precondition | None = None,
     ) -> StoredObject:
         changes, problems = self._data_from_body(patch, object_id)
         return await self._write(
@@ -317,12 +377,21 @@ class ObjectService:
             context,
             lambda current: merge_patch(copy.deepcopy(current.data), changes),
             problems,
+            precondition,
         )
 
-    async def delete(self, schema_id: str, object_id: str, context: RequestContext) -> None:
+    async def delete(
+        self,
+        schema_id: str,
+        object_id: str,
+        context: RequestContext,
+        precondition: Precondition | None = None,
+    ) -> None:
         async with self._serialised():
             plan = self._plan(context)
             current = await self._current(plan, schema_id, object_id)
+            if precondition is not None:
+                precondition(current)
             await self._before(PRE_DELETE, context, schema_id, object_id, None, current.data)
             plan.primary = (schema_id, object_id)
             await plan.delete(schema_id, current)
@@ -378,6 +447,33 @@ class ObjectService:
     def _claims(self, endpoint: Endpoint | None) -> dict[str, frozenset[str]]:
         return self.extend_claims.get(endpoint.route, {}) if endpoint else {}
 
+    async def list_query(
+        self,
+        schema_id: str,
+        params: Sequence[tuple[str, str]],
+        context: RequestContext,
+        endpoint: Endpoint | None = None,
+        whole: bool = False,
+    ) -> ListQuery:
+        """The parsed query, checked against the caller's scopes, with joins resolved. `whole`:
+        every match unless the parameters ask for a page (exports)."""
+        query = parse_list_query(
+            params,
+            self.paths(schema_id),
+            self._default_limit,
+            ALL if whole else self._max_limit,
+            self.paths,
+        )
+        if whole and not any(key.lstrip("_") in PAGING for key, _ in params):
+            query = dataclasses.replace(query, limit=ALL, offset=0)
+        self.renderer.check_extend(
+            schema_id, query.extend, context.principal, self._claims(endpoint)
+        )
+        if any(isinstance(c, RelatedCondition) for c in query.conditions):
+            conditions = tuple([await self._joined(c, context) for c in query.conditions])
+            query = dataclasses.replace(query, conditions=conditions)
+        return query
+
     async def list(
         self,
         schema_id: str,
@@ -385,28 +481,19 @@ class ObjectService:
         context: RequestContext,
         endpoint: Endpoint | None = None,
     ) -> tuple[Page, ListQuery]:
-        query = parse_list_query(
-            params, self.paths(schema_id), self._default_limit, self._max_limit, self.paths
-        )
-        self.renderer.check_extend(
-            schema_id, query.extend, context.principal, self._claims(endpoint)
-        )
-        if any(isinstance(c, RelatedCondition) for c in query.conditions):
-            conditions = tuple([await self._joined(c, context) for c in query.conditions])
-            query = ListQuery(
-                conditions,
-                query.search,
-                query.order,
-                query.limit,
-                query.offset,
-                query.fields,
-                query.extend,
-            )
+        query = await self.list_query(schema_id, params, context, endpoint)
         page = await self.store.query(schema_id, query)
         if self.events.listens(POST_READ):
             items = [await self._read(schema_id, record, context) for record in page.items]
             page = Page(items, page.total)
         return page, query
+
+    async def stream(
+        self, schema_id: str, query: ListQuery, context: RequestContext
+    ) -> AsyncIterator[StoredObject]:
+        """Every object of a `list_query(..., whole=True)`, as the caller may see it."""
+        async for record in self.store.stream(schema_id, query):
+            yield await self._read(schema_id, record, context)
 
     def item_options(
         self,

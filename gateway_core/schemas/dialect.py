@@ -15,7 +15,16 @@ CG_ENTITY = "https://docs.commongateway.nl/schemas/Entity.schema.json"
 
 # Keywords the engine reads as annotations; jsonschema ignores them during validation.
 GATEWAY_KEYWORDS = frozenset(
-    {"inversedBy", "cascade", "cascadeDelete", "maxDepth", "immutable", "version", "indexes"}
+    {
+        "inversedBy",
+        "cascade",
+        "cascadeDelete",
+        "maxDepth",
+        "immutable",
+        "version",
+        "indexes",
+        "createAuditTrails",
+    }
 )
 _CG_TYPE_MAP = {"datetime": ("string", "date-time"), "date": ("string", "date")}
 _CG_FORMAT_MAP = {"datetime": "date-time", "url": "uri"}

@@ -42,6 +42,11 @@ class ObjectType:
         value = self.schema.get("maxDepth")
         return value if isinstance(value, int) and value >= 0 else 3
 
+    @property
+    def audited(self) -> bool:
+        """Whether changes get audit trail entries (CG's `createAuditTrails`, on by default)."""
+        return self.schema.get("createAuditTrails") is not False
+
 
 @dataclass(frozen=True)
 class SchemaSet:

@@ -11,7 +11,7 @@ out its documents without copying them): treat them as read only and copy before
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -62,6 +62,9 @@ class Store(Protocol):
 
     async def query(self, collection: str, query: ListQuery) -> Page:
         """One page of the objects matching every condition, in creation order, and the total."""
+
+    def stream(self, collection: str, query: ListQuery) -> AsyncIterator[StoredObject]:
+        """Every match in the query's order and window, a chunk at a time (exports)."""
 
     async def close(self) -> None:
         """Release files, connections and locks."""

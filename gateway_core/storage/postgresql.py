@@ -264,6 +264,31 @@ class PostgreSQLStore:
                 raise BadRequest(f"PostgreSQL cannot evaluate this query: {error}") from None
         return Page([_row(row) for row in rows], total)
 
+    async def stream(
+        self, collection: str, query: ListQuery, chunk: int = 1_000
+    ) -> AsyncIterator[StoredObject]:
+        """Every match of `query` (its window too), in its order, through a server-side cursor."""
+        sql = Compiled()
+        where = compile_where(sql, collection, query)
+        order = compile_order(sql, query)
+        statement = (
+            f"SELECT {_COLUMNS} FROM objects o WHERE {where} ORDER BY {order} LIMIT %s OFFSET %s"
+        )
+        async with self._connection() as connection, connection.transaction():
+            cursor = connection.cursor(name="gateway_stream")
+            try:
+                await cursor.execute(statement.encode(), [*sql.params, query.limit, query.offset])
+                while rows := await cursor.fetchmany(chunk):
+                    for row in rows:
+                        yield _row(row)
+            except pg_errors.QueryCanceled:
+                raise ServiceUnavailable(
+                    f"The export ran longer than the limit of {self._query_timeout} s per step.",
+                    headers={"Retry-After": "1"},
+                ) from None
+            finally:
+                await cursor.close()
+
     @contextlib.asynccontextmanager
     async def exclusive(self, name: str) -> AsyncIterator[None]:
         """Held by one process per database at a time (a session advisory lock on a connection

@@ -24,7 +24,7 @@ import gc
 import itertools
 import logging
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -393,6 +393,31 @@ class TinyDBStore:
             ordered = sort_documents([Document(d, doc_id) for doc_id, d in found], query.order)
             return Page([_record(document) for document in ordered[start:stop]], len(ordered))
         return Page([_record(document) for _, document in found[start:stop]], len(found))
+
+    async def stream(
+        self, collection: str, query: ListQuery, chunk: int = 1_000
+    ) -> AsyncIterator[StoredObject]:
+        """Every match of `query` (its window too), in its order, a chunk at a time with other
+        requests let in between: an export of 100k objects never builds them all at once."""
+        documents = self._tables.get(collection)
+        if not documents:
+            return
+        condition = compile_query(query)
+        if condition is None:
+            found = list(documents.items())
+        else:
+            indexes = self._indexes_of(collection)
+            found = await self._select(collection, condition, indexes.candidates(query.conditions))
+        if query.order:
+            ordered = sort_documents([Document(d, doc_id) for doc_id, d in found], query.order)
+            selected: list[Any] = ordered
+        else:
+            selected = [document for _, document in found]
+        window = selected[query.offset : query.offset + query.limit]
+        for start in range(0, len(window), chunk):
+            for document in window[start : start + chunk]:
+                yield _record(document)
+            await asyncio.sleep(0)
 
     async def _select(
         self, collection: str, condition: QueryInstance, doc_ids: list[int] | None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,7 @@ from gateway_core.audit import AUDIT, AuditTrail
 from gateway_core.config import Settings
 from gateway_core.context import Principal, admin_scope
 from gateway_core.docs_page import docs_routes
-from gateway_core.errors import BadRequest, ConfigError, Forbidden, InvalidParam
+from gateway_core.errors import BadRequest, ConfigError, Forbidden, GatewayError, InvalidParam
 from gateway_core.events import (
     POST_CREATE,
     POST_DELETE,
@@ -39,11 +40,18 @@ from gateway_core.events import (
     EventDispatcher,
     FunctionListener,
 )
-from gateway_core.http import EXCEPTION_HANDLERS, JSON, EndpointRoutes, request_context
+from gateway_core.http import (
+    EXCEPTION_HANDLERS,
+    JSON,
+    CurrentRoutes,
+    EndpointRoutes,
+    request_context,
+)
 from gateway_core.manifest import Endpoint, Manifest, build_endpoints, read_manifest
 from gateway_core.openapi import ApiInfo, as_yaml, openapi_document
 from gateway_core.plugins import Plugin, discover, select
 from gateway_core.relations import RelationModel, classify
+from gateway_core.reload import watch
 from gateway_core.schemas.paths import schema_paths
 from gateway_core.schemas.registry import SchemaSet, load_schemas
 from gateway_core.sections import SourceConfig
@@ -52,6 +60,8 @@ from gateway_core.service import ObjectService, utc_now
 from gateway_core.sources import OutboundHttp, Sources, read_source_files
 from gateway_core.storage import Store, open_store
 from gateway_core.webhooks import OUTBOX, OutboxWriter, WebhookDelivery, outbox_messages
+
+log = logging.getLogger("gateway")
 
 
 @dataclass(frozen=True)
@@ -140,7 +150,11 @@ def api_description(
 
 
 def build_service(
-    settings: Settings, gateway: Gateway, store: Store, http: OutboundHttp | None = None
+    settings: Settings,
+    gateway: Gateway,
+    store: Store,
+    http: OutboundHttp | None = None,
+    write_lock: asyncio.Lock | None = None,
 ) -> ObjectService:
     """The service with its batch listeners (webhook outbox) and the plugins' actions listening."""
     base = settings.base_path.rstrip("/")
@@ -161,6 +175,7 @@ def build_service(
             OutboxWriter(settings.webhooks, routes, titles, settings.external_url),
         ],
         events=events,
+        write_lock=write_lock,
     )
     services = ActionServices(
         Sources(gateway.sources, http or OutboundHttp()), service.schemas.types, service.paths
@@ -172,6 +187,42 @@ def build_service(
     return service
 
 
+@dataclass(frozen=True)
+class Runtime:
+    """One schema set in force: everything a reload replaces, together."""
+
+    gateway: Gateway
+    service: ObjectService
+    routes: EndpointRoutes
+    openapi: dict[str, Response] = field(default_factory=dict)  # built on first request
+
+
+def build_runtime(
+    settings: Settings,
+    gateway: Gateway,
+    store: Store,
+    http: OutboundHttp,
+    delivery: WebhookDelivery | None,
+    write_lock: asyncio.Lock | None = None,
+) -> Runtime:
+    service = build_service(settings, gateway, store, http, write_lock)
+    if delivery is not None:  # a new message is tried at once, not at the next poll
+
+        async def wake(event: Any) -> None:
+            delivery.wake()
+
+        for name in (POST_CREATE, POST_UPDATE, POST_DELETE):
+            service.events.listen(name, FunctionListener("webhook delivery", wake), -1000)
+    routes = EndpointRoutes(
+        gateway.endpoints,
+        {sid: t.title for sid, t in gateway.schemas.types.items()},
+        settings.base_path.rstrip("/"),
+        settings.max_body_bytes,
+        service,
+    )
+    return Runtime(gateway, service, routes)
+
+
 def create_app(
     settings: Settings, gateway: Gateway | None = None, store: Store | None = None
 ) -> Starlette:
@@ -180,45 +231,38 @@ def create_app(
     indexes: dict[str, list[str]] = {AUDIT: ["object"], OUTBOX: ["status"]}
     for schema_id, paths in ((s, p) for m in gateway.manifests for s, p in m.indexes.items()):
         indexes.setdefault(schema_id, []).extend(paths)
-    store = store or open_store(settings.database, indexes, settings.query_timeout)
+    opened = store or open_store(settings.database, indexes, settings.query_timeout)
     base = settings.base_path.rstrip("/")
     http = OutboundHttp()
-    service = build_service(settings, gateway, store, http)
-    delivery = WebhookDelivery(store, settings.webhooks, http) if settings.webhooks else None
-    if delivery is not None:  # a new message is tried at once, not at the next poll
-
-        async def wake(event: Any) -> None:
-            delivery.wake()
-
-        for name in (POST_CREATE, POST_UPDATE, POST_DELETE):
-            service.events.listen(name, FunctionListener("webhook delivery", wake), -1000)
+    delivery = WebhookDelivery(opened, settings.webhooks, http) if settings.webhooks else None
     authenticator = Authenticator(settings.auth)
-    full_index = (
-        api_index(gateway, base, authenticator.anonymous) if not authenticator.enabled else None
-    )
+    first = build_runtime(settings, gateway, opened, http, delivery)
+    endpoint_routes = CurrentRoutes(first.routes)
+
+    def runtime(request: Request) -> Runtime:
+        current: Runtime = request.app.state.runtime
+        return current
 
     async def health(request: Request) -> Response:
         return JSON({"status": "ok"})
 
     async def api(request: Request) -> Response:
-        if full_index is not None:
-            return JSON(full_index)
-        return JSON(api_index(gateway, base, request_context(request).principal))
+        principal = request_context(request).principal
+        return JSON(api_index(runtime(request).gateway, base, principal))
 
-    rendered: dict[str, Response] = {}  # built on first request: start-up stays fast
-
-    def openapi(media_type: str) -> Response:
-        if not rendered:
-            document = api_description(settings, gateway, service.relations)
-            rendered["json"] = JSON(document)
-            rendered["yaml"] = Response(as_yaml(document), media_type="application/yaml")
-        return rendered[media_type]
+    def openapi(request: Request, media_type: str) -> Response:
+        current = runtime(request)
+        if not current.openapi:
+            document = api_description(settings, current.gateway, current.service.relations)
+            current.openapi["json"] = JSON(document)
+            current.openapi["yaml"] = Response(as_yaml(document), media_type="application/yaml")
+        return current.openapi[media_type]
 
     async def openapi_json(request: Request) -> Response:
-        return openapi("json")
+        return openapi(request, "json")
 
     async def openapi_yaml(request: Request) -> Response:
-        return openapi("yaml")
+        return openapi(request, "yaml")
 
     async def outbox(request: Request) -> Response:
         principal = request_context(request).principal
@@ -232,7 +276,7 @@ def create_app(
                 "Query parameter 'status' must be pending or failed.",
                 invalid_params=[InvalidParam("status", "enum", "must be pending or failed")],
             )
-        messages = await outbox_messages(store, status)
+        messages = await outbox_messages(opened, status)
         return JSON({"results": [{"id": m.id, **m.data} for m in messages], "count": len(messages)})
 
     routes: list[BaseRoute] = [
@@ -242,29 +286,31 @@ def create_app(
         Route(f"{base}/openapi.yaml", openapi_yaml),
         Route(f"{base}/admin/outbox", outbox),
         *docs_routes(base, gateway.title),
-        EndpointRoutes(
-            gateway.endpoints,
-            {sid: t.title for sid, t in gateway.schemas.types.items()},
-            base,
-            settings.max_body_bytes,
-        ),
+        endpoint_routes,
     ]
+
+    async def reload_schemas() -> None:
+        await reload_runtime(app, settings, opened, http, delivery, endpoint_routes)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        opening = getattr(store, "open", None)  # a server-backed store connects at start-up
+        opening = getattr(opened, "open", None)  # a server-backed store connects at start-up
         if inspect.iscoroutinefunction(opening):
             await opening()
-        worker = asyncio.create_task(delivery.run()) if delivery is not None else None
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(delivery.run())] if delivery is not None else []
+        if settings.reload and settings.schemas:
+            tasks.append(asyncio.create_task(watch(settings.schemas, reload_schemas, stop)))
         try:
             yield
         finally:
-            if worker is not None:
-                worker.cancel()
+            stop.set()
+            for task in tasks:
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await worker
+                    await task
             await http.close()
-            await store.close()
+            await opened.close()
 
     app = Starlette(
         routes=routes,
@@ -272,10 +318,51 @@ def create_app(
         lifespan=lifespan,
         middleware=cors_middleware(settings),
     )
-    app.state.service = service
     app.state.authenticator = authenticator
-    app.state.gateway = gateway
+    install_runtime(app, first)
     return app
+
+
+def install_runtime(app: Starlette, runtime: Runtime) -> None:
+    app.state.runtime = runtime
+    app.state.service = runtime.service  # for tools and tests that reach into the running service
+    app.state.gateway = runtime.gateway
+
+
+async def reload_runtime(
+    app: Starlette,
+    settings: Settings,
+    store: Store,
+    http: OutboundHttp,
+    delivery: WebhookDelivery | None,
+    current_routes: CurrentRoutes,
+) -> None:
+    """Load the schema set again; swap it in whole, or keep the old one when it does not load."""
+    old: Runtime = app.state.runtime
+    try:
+        gateway = await asyncio.to_thread(load_gateway, settings, old.gateway.plugins)
+        fresh = await asyncio.to_thread(
+            build_runtime, settings, gateway, store, http, delivery, old.service.write_lock
+        )
+    except GatewayError as error:
+        log.error("schema reload refused, the previous schemas keep serving: %s", error)
+        return
+    before, after = old.gateway.schemas.types, gateway.schemas.types
+    for schema_id in sorted(set(after) - set(before)):
+        log.warning("schema reload: added %s", schema_id)
+    for schema_id in sorted(set(before) - set(after)):
+        log.warning("schema reload: removed %s (its stored objects are kept)", schema_id)
+    for schema_id in sorted(set(before) & set(after)):
+        if before[schema_id].schema != after[schema_id].schema:
+            invalid = await fresh.service.count_invalid(schema_id)
+            log.warning(
+                "schema reload: changed %s; %d stored object(s) do not satisfy it now (kept, "
+                "not changed; they fail validation on their next write)",
+                schema_id,
+                invalid,
+            )
+    current_routes.current = fresh.routes
+    install_runtime(app, fresh)
 
 
 EXPOSED_HEADERS = ("Location", "X-Total-Count", "Link", "ETag", "API-Version", "WWW-Authenticate")

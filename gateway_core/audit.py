@@ -7,8 +7,9 @@ the other, also across a kill -9. An entry holds when, which client (null: anony
 request, the action, the version it made, every changed dotted path with its old and new value,
 and the object's data as of that version (for `?_version=N`).
 
-Paths: objects are compared key by key (`persoon.achternaam`); an array, or a value that changes
-kind, is one path with its whole old and new value (`verstrekteAdressen`).
+Paths: objects are compared key by key down to their leaves (`persoon.achternaam`, also when the
+object is new or removed); an array, or a value that changes kind, is one path with its whole old
+and new value (`verstrekteAdressen`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ _ABSENT = object()
 
 def changed_paths(old: Any, new: Any, prefix: str = "") -> list[dict[str, Any]]:
     """Every dotted path whose value differs, with the old and new value (None: absent)."""
+    if old is _ABSENT and isinstance(new, dict):
+        old = {}
+    if new is _ABSENT and isinstance(old, dict):
+        new = {}
     if isinstance(old, dict) and isinstance(new, dict):
         changes: list[dict[str, Any]] = []
         for key in [*old, *(k for k in new if k not in old)]:

@@ -13,7 +13,16 @@ from typing import Any
 from gateway_core.config import SECTIONS, Settings, load_settings
 from gateway_core.errors import ConfigError, GatewayError
 
-SETTINGS_ARGUMENTS = ("host", "port", "database", "schemas", "plugins", "workers", "insecure")
+SETTINGS_ARGUMENTS = (
+    "host",
+    "port",
+    "database",
+    "schemas",
+    "plugins",
+    "workers",
+    "insecure",
+    "reload",
+)
 
 
 def _add_settings_arguments(parser: argparse.ArgumentParser) -> None:
@@ -291,6 +300,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         default=None,
         help="allow serving on a non-loopback address without `auth` configured",
+    )
+    serve_parser.add_argument(
+        "--no-reload",
+        dest="reload",
+        action="store_false",
+        default=None,
+        help="do not watch the --schemas folders for changes",
     )
     serve_parser.set_defaults(run=serve)
     schemas_parser = commands.add_parser("schemas", help="work with schema files")

@@ -41,6 +41,7 @@ class Settings:
     log_level: str = "info"
     workers: int = 1  # uvicorn worker processes (more than one needs PostgreSQL)
     insecure: bool = False  # serve without `auth` on a non-loopback address
+    reload: bool = True  # watch the `schemas` folders and swap in a changed schema set
     query_timeout: int = 10  # seconds a PostgreSQL statement may run
     auth: AuthConfig | None = None  # None: no authentication, every caller may do everything
     cors: CorsConfig = field(default_factory=CorsConfig)
@@ -56,7 +57,7 @@ class Settings:
 
 _INT_FIELDS = {"port", "max_body_bytes", "default_limit", "max_limit", "workers", "query_timeout"}
 _LIST_FIELDS = {"schemas", "plugins"}
-_BOOL_FIELDS = {"insecure"}
+_BOOL_FIELDS = {"insecure", "reload"}
 # Structured sections: read from gateway.yaml only (sections.py), never from the environment.
 SECTIONS = {
     "auth": read_auth,

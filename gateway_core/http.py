@@ -233,20 +233,21 @@ def _version_parameter(options: dict[str, str]) -> int | None:
 
 def tagged(document: Any, version: int, status: int = 200, **headers: str) -> Response:
     response = JSON(document, status_code=status, headers=headers)
-    response.headers["ETag"] = etag(version, bytes(response.body))
+    # the digest of the content, whatever the key order a backend hands back (JSONB sorts keys)
+    response.headers["ETag"] = etag(version, orjson.dumps(document, option=orjson.OPT_SORT_KEYS))
     return response
 
 
 def endpoint_handlers(
-    endpoint: Endpoint, title: str, base_path: str, max_body_bytes: int
+    endpoint: Endpoint, title: str, base_path: str, max_body_bytes: int, bound: ObjectService
 ) -> tuple[Handler, Handler, Handler]:
     """The collection handler (list, create), the item handler (read, replace, update, delete)
-    and the item's audit trail handler."""
+    and the item's audit trail handler, on the service they were built with (a schema reload
+    builds new ones, so a request never mixes two schema sets)."""
     schema_id = endpoint.schema_id
 
     def service(request: Request) -> ObjectService:
-        value: ObjectService = request.app.state.service
-        return value
+        return bound
 
     async def answer(
         gateway: ObjectService,
@@ -369,13 +370,14 @@ class EndpointRoutes(BaseRoute):
         titles: dict[str, str],
         base_path: str,
         max_body_bytes: int,
+        service: ObjectService,
     ) -> None:
         self.collections: dict[str, ASGIApp] = {}
         self.items: dict[str, ASGIApp] = {}
         self.trails: dict[str, ASGIApp] = {}
         for endpoint in endpoints:
             collection, item, trail = endpoint_handlers(
-                endpoint, titles[endpoint.schema_id], base_path, max_body_bytes
+                endpoint, titles[endpoint.schema_id], base_path, max_body_bytes, service
             )
             route = f"{base_path}{endpoint.route}"
             self.collections.setdefault(route, request_response(collection))
@@ -401,6 +403,23 @@ class EndpointRoutes(BaseRoute):
             path_params = {**scope.get("path_params", {}), "id": object_id}
             return Match.FULL, {"endpoint": app, "path_params": path_params}
         return Match.NONE, {}
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
+        raise NoMatchFound(name, path_params)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await scope["endpoint"](scope, receive, send)
+
+
+class CurrentRoutes(BaseRoute):
+    """The endpoint routes of the schema set in force: `current` is replaced whole when the
+    schema folders are reloaded (a request matched before the swap finishes on the old set)."""
+
+    def __init__(self, current: EndpointRoutes) -> None:
+        self.current = current
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        return self.current.matches(scope)
 
     def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
         raise NoMatchFound(name, path_params)

@@ -94,6 +94,7 @@ class ObjectService:
         clock: Callable[[], str] = utc_now,
         batch_listeners: Sequence[BatchListener] = (),
         events: EventDispatcher | None = None,
+        write_lock: asyncio.Lock | None = None,
     ) -> None:
         endpoints = list(endpoints)
         self.relations = classify(schemas, {e.schema_id for e in endpoints})
@@ -109,7 +110,7 @@ class ObjectService:
             self._routes.setdefault(endpoint.schema_id, []).append(f"{base_path}{endpoint.route}/")
         self._titles = {sid: t.title for sid, t in self.schemas.types.items()}
         self.renderer = Renderer(store, self.relations, self.schemas.types, endpoints, base_path)
-        self._write_lock = asyncio.Lock()
+        self._write_lock = write_lock or asyncio.Lock()  # shared by the services of a reload
         self._batch_listeners = tuple(batch_listeners)
         self.events = events or EventDispatcher()
         # endpoint route -> objecttype -> the `_extend` paths actions serve there (app.py sets it)
@@ -397,6 +398,19 @@ class ObjectService:
             await plan.delete(schema_id, current)
             objects = await self._commit(plan, context)
         await self._after(objects, context)
+
+    @property
+    def write_lock(self) -> asyncio.Lock:
+        return self._write_lock
+
+    async def count_invalid(self, schema_id: str) -> int:
+        """How many stored objects the objecttype's (new) schema would refuse."""
+        invalid = 0
+        async for record in self.store.stream(schema_id, ListQuery(limit=ALL)):
+            data = copy.deepcopy(record.data)
+            _, problems = self._validate(schema_id, data, record.id, record.data, "")
+            invalid += bool(problems)
+        return invalid
 
     async def put_many(
         self, objects: Sequence[tuple[str, str, dict[str, Any], str]], context: RequestContext

@@ -1,7 +1,8 @@
-"""kill -9 during concurrent POSTs: every acknowledged object survives, the data file is readable.
+"""kill -9 during concurrent POSTs and PATCHes: every acknowledged object survives, the data file
+is readable, and no object is without its audit entries nor an entry without its change.
 
 The gateway runs as a real process; it is killed with SIGKILL in the middle of a stream of
-concurrent POSTs, three times on the same data file (with a small compaction threshold, so that
+concurrent writes, three times on the same data file (with a small compaction threshold, so that
 kills also land during compactions), then opened once more to check every acknowledged id.
 """
 
@@ -126,8 +127,17 @@ def post_until_stopped(
             )
             response = connection.getresponse()
             content = response.read()
-            if response.status == 201:
-                acknowledged.append(json.loads(content)["id"])
+            if response.status != 201:
+                continue
+            created = json.loads(content)["id"]
+            acknowledged.append(created)
+            connection.request(
+                "PATCH",
+                f"{ROUTE}/{created}",
+                json.dumps({"n": -number}),
+                {"Content-Type": "application/json"},
+            )
+            connection.getresponse().read()
     except (OSError, http.client.HTTPException):
         pass  # the server was killed: requests in flight were never acknowledged
     finally:
@@ -166,6 +176,12 @@ def test_acknowledged_posts_survive_sigkill(tmp_path: Path) -> None:
     finally:
         gateway.stop()
     stored = json.loads(database.read_text())
-    ids = {document["id"] for document in stored[ITEM_SCHEMA["$id"]].values()}
-    assert set(acknowledged) <= ids
+    items = {document["id"]: document for document in stored[ITEM_SCHEMA["$id"]].values()}
+    assert set(acknowledged) <= set(items)
     assert not database.with_name(database.name + ".log").exists()
+    versions: dict[str, set[int]] = {}
+    for entry in stored["gateway:audittrail"].values():
+        versions.setdefault(entry["data"]["object"], set()).add(entry["data"]["version"])
+    assert set(versions) == set(items)  # no entry without its object, no object without entries
+    for object_id, document in items.items():
+        assert versions[object_id] == set(range(1, document.get("version", 1) + 1)), object_id

@@ -32,7 +32,13 @@ from gateway_core.audit import AUDIT, AuditTrail
 from gateway_core.config import Settings
 from gateway_core.context import Principal, admin_scope
 from gateway_core.docs_page import docs_routes
-from gateway_core.errors import BadRequest, ConfigError, Forbidden, GatewayError, InvalidParam
+from gateway_core.errors import (
+    BadRequest,
+    ConfigError,
+    Forbidden,
+    GatewayError,
+    InvalidParam,
+)
 from gateway_core.events import (
     POST_CREATE,
     POST_DELETE,
@@ -48,6 +54,7 @@ from gateway_core.http import (
     request_context,
 )
 from gateway_core.manifest import Endpoint, Manifest, build_endpoints, read_manifest
+from gateway_core.mapping import Mappings, load_mappings
 from gateway_core.openapi import ApiInfo, as_yaml, openapi_document
 from gateway_core.plugins import Plugin, discover, select
 from gateway_core.relations import RelationModel, classify
@@ -75,6 +82,7 @@ class Gateway:
     actions: tuple[ActionSpec, ...] = ()
     sources: dict[str, SourceConfig] = field(default_factory=dict)  # plugins' and gateway.yaml's
     handlers: tuple[HandlerClass, ...] = ()
+    mappings: Mappings = field(default_factory=Mappings)
 
     @property
     def title(self) -> str:
@@ -109,7 +117,24 @@ def load_gateway(settings: Settings, plugins: Sequence[Plugin] | None = None) ->
         sources.update(read_source_files(plugin.folder("Source") or Path("-")))
     sources.update(settings.sources)
     handlers = tuple(handler for plugin in chosen for handler in plugin.action_handlers)
-    return Gateway(tuple(chosen), schemas, manifests, endpoints, tuple(actions), sources, handlers)
+    mappings = load_mappings(
+        [folder for plugin in chosen if (folder := plugin.folder("Mapping")) is not None],
+        {"base_path": settings.base_path.rstrip("/")},
+    )
+    for manifest in manifests:
+        for endpoint_id, config in manifest.mappings.items():
+            for reference in config.references():
+                if reference not in mappings.by_id:
+                    mappings.warnings.append(
+                        (
+                            manifest.source,
+                            "/applications",
+                            f"endpoint {endpoint_id!r} uses the unknown mapping {reference!r}",
+                        )
+                    )
+    return Gateway(
+        tuple(chosen), schemas, manifests, endpoints, tuple(actions), sources, handlers, mappings
+    )
 
 
 def api_index(gateway: Gateway, base_path: str, principal: Principal) -> dict[str, Any]:
@@ -219,6 +244,7 @@ def build_runtime(
         settings.base_path.rstrip("/"),
         settings.max_body_bytes,
         service,
+        gateway.mappings,
     )
     return Runtime(gateway, service, routes)
 

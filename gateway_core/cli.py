@@ -53,6 +53,8 @@ def _print_warnings(gateway: Any) -> None:
     for object_type in gateway.schemas.types.values():
         for pointer, message in object_type.warnings:
             print(f"warning: {object_type.source}: at {pointer or '/'}: {message}", file=sys.stderr)
+    for source, pointer, message in gateway.mappings.warnings:
+        print(f"warning: {source}: at {pointer}: {message}", file=sys.stderr)
 
 
 def _workers_environment(settings: Settings, config: str | None) -> dict[str, str]:

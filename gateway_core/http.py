@@ -20,6 +20,7 @@ from gateway_core.audit import present_entry
 from gateway_core.context import RequestContext, scope_for
 from gateway_core.errors import (
     BadRequest,
+    Conflict,
     Forbidden,
     InvalidParam,
     MethodNotAllowed,
@@ -29,11 +30,14 @@ from gateway_core.errors import (
     UnsupportedMediaType,
 )
 from gateway_core.exports import columns, csv_chunks, delimiter
+from gateway_core.facades import Facade
+from gateway_core.linking import merge_patch
 from gateway_core.manifest import Endpoint
+from gateway_core.mapping import Mappings
 from gateway_core.preconditions import etag, if_match, not_modified
 from gateway_core.query import ListQuery, parse_query_string, split_key
 from gateway_core.security import Authenticator, credentials_needed
-from gateway_core.service import ObjectService, list_envelope
+from gateway_core.service import ObjectService, Precondition, list_envelope
 from gateway_core.storage import StoredObject
 
 log = logging.getLogger("gateway")
@@ -165,7 +169,12 @@ def paging_links(request: Request, envelope: dict[str, Any]) -> str:
 ContextHandler = Callable[[Request, RequestContext], Awaitable[Response]]
 
 
-def _dispatch(endpoint: Endpoint, title: str, handlers: dict[str, ContextHandler]) -> Handler:
+def _dispatch(
+    endpoint: Endpoint,
+    title: str,
+    handlers: dict[str, ContextHandler],
+    facade: Facade | None = None,
+) -> Handler:
     allowed = endpoint.allowed(handlers)
 
     async def dispatch(request: Request) -> Response:
@@ -174,7 +183,10 @@ def _dispatch(endpoint: Endpoint, title: str, handlers: dict[str, ContextHandler
             raise MethodNotAllowed(request.method, allowed)
         context = request_context(request)
         authorize(context, endpoint.schema_id, method, title)
-        response = await handlers[method](request, context)
+        try:
+            response = await handlers[method](request, context)
+        except ProblemError as error:
+            raise facade.rename(error) if facade is not None else error from None
         if context.deferred:  # asynchronous actions: after the answer is sent
             response.background = BackgroundTask(context.run_deferred)
         return response
@@ -185,6 +197,10 @@ def _dispatch(endpoint: Endpoint, title: str, handlers: dict[str, ContextHandler
 def query_params(request: Request) -> list[tuple[str, str]]:
     # what Starlette's QueryParams does (without its multi-dict), but `n[>=]=5` keeps its `=`
     return parse_query_string(request.scope["query_string"].decode("latin-1"))
+
+
+class _ChangedMeanwhile(Exception):
+    """Another write changed the object between a facade PATCH's read and its write."""
 
 
 _OPTIONS = ("_version", "_format", "_delimiter")  # read here; the query language never sees them
@@ -239,7 +255,12 @@ def tagged(document: Any, version: int, status: int = 200, **headers: str) -> Re
 
 
 def endpoint_handlers(
-    endpoint: Endpoint, title: str, base_path: str, max_body_bytes: int, bound: ObjectService
+    endpoint: Endpoint,
+    title: str,
+    base_path: str,
+    max_body_bytes: int,
+    bound: ObjectService,
+    facade: Facade | None = None,
 ) -> tuple[Handler, Handler, Handler]:
     """The collection handler (list, create), the item handler (read, replace, update, delete)
     and the item's audit trail handler, on the service they were built with (a schema reload
@@ -257,13 +278,19 @@ def endpoint_handlers(
         params: list[tuple[str, str]] | None = None,
     ) -> Any:
         document = await gateway.present(schema_id, record, endpoint, context, query)
-        return await gateway.after_request(
+        document = await gateway.after_request(
             endpoint, context, document, [document], query, params or []
         )
+        return facade.out(document) if facade is not None else document
+
+    def body_in(body: Any) -> Any:
+        return facade.body_in(body) if facade is not None else body
 
     async def list_objects(request: Request, context: RequestContext) -> Response:
         gateway = service(request)
         params, options = _options(query_params(request))
+        if facade is not None:
+            params = facade.query_in(params)
         if wants_csv(request, options):
             return await export(request, context, params, options)
         page, query = await gateway.list(schema_id, params, context, endpoint)
@@ -274,6 +301,8 @@ def endpoint_handlers(
         envelope = list_envelope(results, page, query)
         headers = {"X-Total-Count": str(page.total), "Link": paging_links(request, envelope)}
         body = await gateway.after_request(endpoint, context, envelope, results, query, params)
+        if facade is not None and isinstance(body, dict):
+            body = {**body, "results": [facade.out(result) for result in body["results"]]}
         return JSON(body, headers=headers)
 
     async def export(
@@ -296,7 +325,7 @@ def endpoint_handlers(
 
     async def create(request: Request, context: RequestContext) -> Response:
         gateway = service(request)
-        body = await read_json_body(request, max_body_bytes)
+        body = body_in(await read_json_body(request, max_body_bytes))
         record = await gateway.create(schema_id, body, context)
         location = f"{base_path}{endpoint.route}/{record.id}"
         document = await answer(gateway, context, record)
@@ -319,7 +348,7 @@ def endpoint_handlers(
 
     async def replace(request: Request, context: RequestContext) -> Response:
         gateway = service(request)
-        body = await read_json_body(request, max_body_bytes)
+        body = body_in(await read_json_body(request, max_body_bytes))
         check = if_match(request.headers.get("if-match"))
         record = await gateway.replace(schema_id, request.path_params["id"], body, context, check)
         return tagged(await answer(gateway, context, record), record.version)
@@ -328,8 +357,44 @@ def endpoint_handlers(
         gateway = service(request)
         body = await read_json_body(request, max_body_bytes)
         check = if_match(request.headers.get("if-match"))
-        record = await gateway.update(schema_id, request.path_params["id"], body, context, check)
+        if facade is None:
+            record = await gateway.update(
+                schema_id, request.path_params["id"], body, context, check
+            )
+        else:
+            record = await patch_through_facade(
+                gateway, context, request.path_params["id"], body, check
+            )
         return tagged(await answer(gateway, context, record), record.version)
+
+    async def patch_through_facade(
+        gateway: ObjectService,
+        context: RequestContext,
+        object_id: str,
+        patch: Any,
+        check: Precondition | None,
+    ) -> StoredObject:
+        """The patch applied to the facade's shape of the object (see facades.py), written only
+        if no other write got in between reading and writing (else read again, up to 3 times)."""
+        assert facade is not None
+        if not isinstance(patch, dict):
+            raise BadRequest("The body must be a JSON object (a merge patch).")
+        for _ in range(3):
+            current = await gateway.read(schema_id, object_id, context)
+            if check is not None:
+                check(current)
+            mapped = facade.body_in(merge_patch(await answer(gateway, context, current), patch))
+            data = {k: v for k, v in mapped.items() if k not in ("id", "_self", "embedded")}
+
+            def unchanged(now: StoredObject, seen: int = current.version) -> None:
+                if now.version != seen:
+                    raise _ChangedMeanwhile
+
+            try:
+                return await gateway.replace(schema_id, object_id, data, context, unchanged)
+            except _ChangedMeanwhile:
+                continue
+        raise Conflict("The object kept changing while the patch was applied; try again.")
 
     async def delete(request: Request, context: RequestContext) -> Response:
         gateway = service(request)
@@ -348,9 +413,12 @@ def endpoint_handlers(
         return JSON(envelope, headers=headers)
 
     return (
-        _dispatch(endpoint, title, {"GET": list_objects, "POST": create}),
+        _dispatch(endpoint, title, {"GET": list_objects, "POST": create}, facade),
         _dispatch(
-            endpoint, title, {"GET": read, "PUT": replace, "PATCH": update, "DELETE": delete}
+            endpoint,
+            title,
+            {"GET": read, "PUT": replace, "PATCH": update, "DELETE": delete},
+            facade,
         ),
         _dispatch(endpoint, title, {"GET": audit_trail}),
     )
@@ -371,13 +439,19 @@ class EndpointRoutes(BaseRoute):
         base_path: str,
         max_body_bytes: int,
         service: ObjectService,
+        mappings: Mappings | None = None,
     ) -> None:
         self.collections: dict[str, ASGIApp] = {}
         self.items: dict[str, ASGIApp] = {}
         self.trails: dict[str, ASGIApp] = {}
         for endpoint in endpoints:
+            facade = (
+                Facade(mappings, endpoint.mapping)
+                if endpoint.mapping is not None and mappings is not None
+                else None
+            )
             collection, item, trail = endpoint_handlers(
-                endpoint, titles[endpoint.schema_id], base_path, max_body_bytes, service
+                endpoint, titles[endpoint.schema_id], base_path, max_body_bytes, service, facade
             )
             route = f"{base_path}{endpoint.route}"
             self.collections.setdefault(route, request_response(collection))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -29,12 +29,29 @@ class Collection:
 
 
 @dataclass(frozen=True)
+class EndpointMapping:
+    """The mappings an endpoint runs (installation.json's `applications[].configuration`): the
+    request body and query in, the answer's objects out; `$id`s of mapping files. `schema` names a
+    facade shape (a JSON Schema in the plugin's `Facade/` folder) for the documentation."""
+
+    in_body: str | None = None
+    in_query: str | None = None
+    out_body: str | None = None
+    in_schema: str | None = None
+    out_schema: str | None = None
+
+    def references(self) -> list[str]:
+        return [r for r in (self.in_body, self.in_query, self.out_body) if r]
+
+
+@dataclass(frozen=True)
 class EndpointSpec:
     reference: str
     path: str
     methods: tuple[str, ...]
     throws: tuple[str, ...]
     pointer: str
+    id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -44,6 +61,7 @@ class Manifest:
     collections: tuple[Collection, ...]
     endpoints: tuple[EndpointSpec, ...]
     indexes: dict[str, tuple[str, ...]]
+    mappings: dict[str, EndpointMapping] = field(default_factory=dict)  # by endpoint `$id`
 
     def prefix_for(self, schema_id: str) -> str:
         for collection in self.collections:
@@ -67,6 +85,8 @@ class Endpoint:
     methods: frozenset[str]
     throws: tuple[str, ...]
     source: str
+    id: str | None = None
+    mapping: EndpointMapping | None = None
 
     @cached_property
     def route(self) -> str:
@@ -150,6 +170,7 @@ def read_manifest(path: Path, default_name: str = "") -> Manifest:
                 methods=_methods(entry.get("methods"), source, f"{pointer}/methods"),
                 throws=tuple(str(name) for name in entry.get("throws", []) or []),
                 pointer=pointer,
+                id=entry["$id"] if isinstance(entry.get("$id"), str) else None,
             )
         )
     indexes: dict[str, tuple[str, ...]] = {}
@@ -158,7 +179,56 @@ def read_manifest(path: Path, default_name: str = "") -> Manifest:
             raise SchemaError(source, f"/indexes/{schema_id}", "must be a list of dotted paths")
         indexes[schema_id] = tuple(paths)
     name = document.get("name") if isinstance(document.get("name"), str) else default_name
-    return Manifest(str(name), source, tuple(collections), tuple(specs), indexes)
+    mappings = _endpoint_mappings(document.get("applications"), source)
+    known = {spec.id for spec in specs if spec.id}
+    for endpoint_id in mappings:
+        if endpoint_id not in known:
+            raise SchemaError(
+                source,
+                "/applications",
+                f"configures endpoint {endpoint_id!r}, which no endpoint has as $id",
+            )
+    return Manifest(str(name), source, tuple(collections), tuple(specs), indexes, mappings)
+
+
+def _mapping_reference(entry: Any, source: str, pointer: str) -> tuple[str | None, str | None]:
+    if entry is None:
+        return None, None
+    if not isinstance(entry, dict):
+        raise SchemaError(source, pointer, "must be {mapping: <$id>, schema?: <$id>}")
+    mapping, schema = entry.get("mapping"), entry.get("schema")
+    for key, value in (("mapping", mapping), ("schema", schema)):
+        if value is not None and not isinstance(value, str):
+            raise SchemaError(source, f"{pointer}/{key}", "must be a $id")
+    return mapping, schema
+
+
+def _endpoint_mappings(applications: Any, source: str) -> dict[str, EndpointMapping]:
+    """installation.json's `applications[].configuration[]`: {endpoint $id: {in, out}}."""
+    found: dict[str, EndpointMapping] = {}
+    for index, application in enumerate(applications or []):
+        configuration = application.get("configuration") if isinstance(application, dict) else None
+        for position, entry in enumerate(configuration or []):
+            pointer = f"/applications/{index}/configuration/{position}"
+            if not isinstance(entry, dict):
+                raise SchemaError(source, pointer, "must map an endpoint $id to {in, out}")
+            for endpoint_id, config in entry.items():
+                where = f"{pointer}/{endpoint_id}"
+                if not isinstance(config, dict) or set(config) - {"in", "out"}:
+                    raise SchemaError(source, where, "must hold `in` and/or `out`")
+                incoming = config.get("in") or {}
+                outgoing = config.get("out") or {}
+                in_body, in_schema = _mapping_reference(
+                    incoming.get("body"), source, f"{where}/in/body"
+                )
+                in_query, _ = _mapping_reference(incoming.get("query"), source, f"{where}/in/query")
+                out_body, out_schema = _mapping_reference(
+                    outgoing.get("body"), source, f"{where}/out/body"
+                )
+                found[endpoint_id] = EndpointMapping(
+                    in_body, in_query, out_body, in_schema, out_schema
+                )
+    return found
 
 
 def build_endpoints(schemas: SchemaSet, manifests: Iterable[Manifest]) -> list[Endpoint]:
@@ -180,6 +250,8 @@ def build_endpoints(schemas: SchemaSet, manifests: Iterable[Manifest]) -> list[E
                     methods=frozenset(spec.methods),
                     throws=spec.throws,
                     source=manifest.source,
+                    id=spec.id,
+                    mapping=manifest.mappings.get(spec.id) if spec.id else None,
                 )
             )
     for object_type in schemas.types.values():

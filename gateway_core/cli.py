@@ -274,6 +274,35 @@ def outbox_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def mapping_test(args: argparse.Namespace) -> int:
+    """Apply a mapping (a file, or the `$id` of a loaded plugin's mapping) to a JSON file and print
+    the result, so that a plugin author can try a mapping without a server."""
+    import json
+
+    from gateway_core.app import load_gateway
+    from gateway_core.mapping import MappingError
+    from gateway_core.schemas.registry import read_json
+
+    settings = _settings(args)
+    mappings = load_gateway(settings).mappings
+    reference = args.mapping
+    if Path(reference).is_file():
+        spec = mappings.read(Path(reference))
+        mappings.by_id[spec.id] = spec
+        mappings.check_references()
+        reference = spec.id
+    for source, pointer, message in mappings.warnings:
+        print(f"warning: {source}: at {pointer}: {message}", file=sys.stderr)
+    data = read_json(Path(args.input))
+    try:
+        result = mappings.apply(reference, data)
+    except MappingError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+    return 0
+
+
 def print_openapi(args: argparse.Namespace) -> int:
     import json
 
@@ -358,6 +387,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_settings_arguments(outbox_parser)
     outbox_parser.set_defaults(run=outbox_command)
+    mapping_parser = commands.add_parser("mapping", help="work with mappings (docs/mappings.md)")
+    mapping_commands = mapping_parser.add_subparsers(dest="mapping_command", required=True)
+    mapping_try = mapping_commands.add_parser(
+        "test", help="apply a mapping to a JSON file and print the result"
+    )
+    mapping_try.add_argument("mapping", help="a mapping file, or the $id of a plugin's mapping")
+    mapping_try.add_argument("input", help="a JSON file: the input to map")
+    _add_settings_arguments(mapping_try)
+    mapping_try.set_defaults(run=mapping_test)
     openapi_parser = commands.add_parser(
         "openapi", help="print the OpenAPI 3.1 document of the configured schemas and plugins"
     )

@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import ChainableUndefined, TemplateError, nodes
-from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from gateway_core.errors import GatewayError, SchemaError
@@ -194,7 +193,7 @@ class Mappings:
         document = read_json(path)
         if not isinstance(document, dict):
             raise SchemaError(source, "/", "a mapping must be a JSON object")
-        rules_in = document.get("mapping") or {}
+        rules_in = document.get("mapping", {})
         if not isinstance(rules_in, dict):
             raise SchemaError(source, "/mapping", "must map target paths to sources or templates")
         rules = []
@@ -309,7 +308,7 @@ class Mappings:
             return text
         except MappingError:
             raise
-        except (TemplateError, SecurityError, TypeError, ValueError, KeyError) as error:
+        except Exception as error:  # whatever a template does wrong, the answer names it
             raise MappingError(spec.id, rule.target, f"{type(error).__name__}: {error}") from None
 
     def _cast(self, spec: MappingSpec, result: dict[str, Any], target: str, name: str) -> None:

@@ -67,6 +67,7 @@ from gateway_core.service import ObjectService, utc_now
 from gateway_core.sources import OutboundHttp, Sources, read_source_files
 from gateway_core.storage import Store, open_store
 from gateway_core.webhooks import OUTBOX, OutboxWriter, WebhookDelivery, outbox_messages
+from gateway_core.write_locks import WriteLocks
 
 log = logging.getLogger("gateway")
 
@@ -179,7 +180,7 @@ def build_service(
     gateway: Gateway,
     store: Store,
     http: OutboundHttp | None = None,
-    write_lock: asyncio.Lock | None = None,
+    write_locks: WriteLocks | None = None,
 ) -> ObjectService:
     """The service with its batch listeners (webhook outbox) and the plugins' actions listening."""
     base = settings.base_path.rstrip("/")
@@ -200,7 +201,7 @@ def build_service(
             OutboxWriter(settings.webhooks, routes, titles, settings.external_url),
         ],
         events=events,
-        write_lock=write_lock,
+        write_locks=write_locks,
     )
     services = ActionServices(
         Sources(gateway.sources, http or OutboundHttp()), service.schemas.types, service.paths
@@ -228,9 +229,9 @@ def build_runtime(
     store: Store,
     http: OutboundHttp,
     delivery: WebhookDelivery | None,
-    write_lock: asyncio.Lock | None = None,
+    write_locks: WriteLocks | None = None,
 ) -> Runtime:
-    service = build_service(settings, gateway, store, http, write_lock)
+    service = build_service(settings, gateway, store, http, write_locks)
     if delivery is not None:  # a new message is tried at once, not at the next poll
 
         async def wake(event: Any) -> None:
@@ -368,7 +369,7 @@ async def reload_runtime(
     try:
         gateway = await asyncio.to_thread(load_gateway, settings, old.gateway.plugins)
         fresh = await asyncio.to_thread(
-            build_runtime, settings, gateway, store, http, delivery, old.service.write_lock
+            build_runtime, settings, gateway, store, http, delivery, old.service.write_locks
         )
     except GatewayError as error:
         log.error("schema reload refused, the previous schemas keep serving: %s", error)

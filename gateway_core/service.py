@@ -6,7 +6,6 @@ parameters and returns rendered objects or raises ProblemErrors.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import copy
 import dataclasses
@@ -39,6 +38,7 @@ from gateway_core.schemas.paths import PathInfo, schema_paths
 from gateway_core.schemas.registry import SchemaSet
 from gateway_core.schemas.validation import validators_for
 from gateway_core.storage import Change, Page, Store, StoredObject
+from gateway_core.write_locks import WriteLocks
 
 PAGING = {"limit", "page", "start", "offset"}
 
@@ -67,18 +67,22 @@ def list_envelope(results: list[dict[str, Any]], page: Page, query: ListQuery) -
     }
 
 
-def _holds_value(data: Any, path: str) -> bool:
-    """Whether a value (a reference or a nested object) sits at the path, through arrays."""
-    parts = path.split(".")
+class _ChangesOthers(Exception):
+    """A write found to change other objects than its own: it must run alone."""
+
+
+def _values_at(data: Any, path: str) -> list[Any]:
+    """The values at a relation path, through value objects and arrays (references or nested
+    objects)."""
     values = [data]
-    for part in parts:
+    for part in path.split("."):
         values = [
             child
             for value in values
             for element in (value if isinstance(value, list) else [value])
             if isinstance(element, dict) and (child := element.get(part)) is not None
         ]
-    return bool(values)
+    return [v for value in values for v in (value if isinstance(value, list) else [value])]
 
 
 class ObjectService:
@@ -94,7 +98,7 @@ class ObjectService:
         clock: Callable[[], str] = utc_now,
         batch_listeners: Sequence[BatchListener] = (),
         events: EventDispatcher | None = None,
-        write_lock: asyncio.Lock | None = None,
+        write_locks: WriteLocks | None = None,
     ) -> None:
         endpoints = list(endpoints)
         self.relations = classify(schemas, {e.schema_id for e in endpoints})
@@ -110,7 +114,7 @@ class ObjectService:
             self._routes.setdefault(endpoint.schema_id, []).append(f"{base_path}{endpoint.route}/")
         self._titles = {sid: t.title for sid, t in self.schemas.types.items()}
         self.renderer = Renderer(store, self.relations, self.schemas.types, endpoints, base_path)
-        self._write_lock = write_lock or asyncio.Lock()  # shared by the services of a reload
+        self._locks = write_locks or WriteLocks()  # handed on to the service of a schema reload
         self._batch_listeners = tuple(batch_listeners)
         self.events = events or EventDispatcher()
         # endpoint route -> objecttype -> the `_extend` paths actions serve there (app.py sets it)
@@ -213,11 +217,11 @@ class ObjectService:
 
     @contextlib.asynccontextmanager
     async def _serialised(self, needed: bool = True) -> AsyncIterator[None]:
-        """Writes that read other objects (relations, updates, deletes) run one at a time."""
+        """Writes that read or change other objects (relations, deletes) run alone."""
         if not needed:
             yield
             return
-        async with self._write_lock:
+        async with self._locks.exclusive():
             yield
 
     @staticmethod
@@ -239,7 +243,7 @@ class ObjectService:
 
     def _refers(self, schema_id: str, data: dict[str, Any]) -> bool:
         """Whether the data holds relation values (then writing it reads and may change others)."""
-        return any(_holds_value(data, r.path) for r in self.relations.of(schema_id))
+        return any(_values_at(data, r.path) for r in self.relations.of(schema_id))
 
     async def create(
         self, schema_id: str, body: Any, context: RequestContext, object_id: str | None = None
@@ -325,6 +329,20 @@ class ObjectService:
             raise self._missing(schema_id, object_id)
         return record
 
+    def _changes_others(
+        self, schema_id: str, before: dict[str, Any], after: dict[str, Any]
+    ) -> bool:
+        """Whether writing `after` over `before` creates, changes or relinks other objects: nested
+        objects at relation paths, or changed references of two-way (inversedBy) relations."""
+        for relation in self.relations.of(schema_id):
+            if any(isinstance(v, dict) for v in _values_at(after, relation.path)):
+                return True
+            if relation.inverse is not None and set(_values_at(before, relation.path)) != set(
+                _values_at(after, relation.path)
+            ):
+                return True
+        return False
+
     async def _write(
         self,
         schema_id: str,
@@ -334,21 +352,49 @@ class ObjectService:
         problems: list[InvalidParam],
         precondition: Precondition | None,
     ) -> StoredObject:
-        """Replace or update: `new_data` makes the object's next data from the current record."""
-        async with self._serialised():
-            plan = self._plan(context)
-            current = await self._current(plan, schema_id, object_id)
-            if precondition is not None:
-                precondition(current)
-            data = await self._before(
-                PRE_UPDATE, context, schema_id, object_id, new_data(current), current.data
-            )
-            plan.problems += problems
-            plan.primary = (schema_id, object_id)
-            record = await plan.update(schema_id, current, data or {})
-            objects = await self._commit(plan, context)
+        """Replace or update: `new_data` makes the object's next data from the current record.
+        A write of this object alone runs beside other such writes (write_locks.py); one that
+        changes other objects runs alone."""
+        try:
+            async with self._locks.shared(), self._locks.one((schema_id, object_id)):
+                record, objects = await self._write_once(
+                    schema_id, object_id, context, new_data, problems, precondition, alone=False
+                )
+        except _ChangesOthers:
+            async with self._locks.exclusive():
+                record, objects = await self._write_once(
+                    schema_id, object_id, context, new_data, problems, precondition, alone=True
+                )
         await self._after(objects, context)
         return record
+
+    async def _write_once(
+        self,
+        schema_id: str,
+        object_id: str,
+        context: RequestContext,
+        new_data: Callable[[StoredObject], dict[str, Any]],
+        problems: list[InvalidParam],
+        precondition: Precondition | None,
+        alone: bool,
+    ) -> tuple[StoredObject, list[ObjectChange]]:
+        plan = self._plan(context)
+        current = await self._current(plan, schema_id, object_id)
+        if precondition is not None:
+            precondition(current)
+        wanted = new_data(current)
+        if not alone and self._changes_others(schema_id, current.data, wanted):
+            raise _ChangesOthers
+        data = (
+            await self._before(PRE_UPDATE, context, schema_id, object_id, wanted, current.data)
+            or {}
+        )
+        if not alone and self._changes_others(schema_id, current.data, data):
+            raise _ChangesOthers  # a pre action added relation changes
+        plan.problems += problems
+        plan.primary = (schema_id, object_id)
+        record = await plan.update(schema_id, current, data)
+        return record, await self._commit(plan, context)
 
     async def replace(
         self,
@@ -400,8 +446,8 @@ class ObjectService:
         await self._after(objects, context)
 
     @property
-    def write_lock(self) -> asyncio.Lock:
-        return self._write_lock
+    def write_locks(self) -> WriteLocks:
+        return self._locks
 
     async def count_invalid(self, schema_id: str) -> int:
         """How many stored objects the objecttype's (new) schema would refuse."""

@@ -153,6 +153,7 @@ def test_the_matrix_covers_every_endpoint_and_method() -> None:
     assert {operation.split()[0] for _, _, operation in MATRIX} == {
         "GET",
         "POST",
+        "PUT",
         "PATCH",
         "DELETE",
     }

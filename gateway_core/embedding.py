@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway_core.context import Principal, scope_for
+from gateway_core.documents import values_at
 from gateway_core.errors import BadRequest, Forbidden, InvalidParam
 from gateway_core.linking import ids_at
 from gateway_core.manifest import Endpoint
@@ -146,20 +147,8 @@ class Renderer:
         for relation_path in chain:
             reached: list[dict[str, Any]] = []
             for holder in documents:
-                values: list[Any] = [holder.get("embedded", {})]
-                for part in relation_path.split("."):
-                    values = [
-                        child
-                        for value in values
-                        for element in (value if isinstance(value, list) else [value])
-                        if isinstance(element, dict) and (child := element.get(part)) is not None
-                    ]
-                for value in values:
-                    reached += [
-                        v
-                        for v in (value if isinstance(value, list) else [value])
-                        if isinstance(v, dict)
-                    ]
+                found = values_at(holder.get("embedded", {}), relation_path)
+                reached += [value for value in found if isinstance(value, dict)]
             documents = reached
         return documents
 

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import orjson
 
+from gateway_core.documents import values_at
 from gateway_core.errors import BadRequest, InvalidParam
 from gateway_core.schemas.paths import PathInfo
 from gateway_core.storage import StoredObject
@@ -62,17 +63,6 @@ def columns(paths: Mapping[str, PathInfo], fields: Sequence[str] | None) -> list
     return chosen
 
 
-def _values(value: Any, parts: list[str]) -> Iterator[Any]:
-    if isinstance(value, list):
-        for element in value:
-            yield from _values(element, parts)
-    elif not parts:
-        if value is not None:
-            yield value
-    elif isinstance(value, dict) and parts[0] in value:
-        yield from _values(value[parts[0]], parts[1:])
-
-
 def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -93,7 +83,7 @@ def cell(record: StoredObject, column: str) -> str:
             "_self.version": record.version,
         }[column]
         return "" if metadata is None else _text(metadata)
-    return JOINER.join(_text(v) for v in _values(record.data, column.split(".")))
+    return JOINER.join(_text(v) for v in values_at(record.data, column))
 
 
 async def csv_chunks(

@@ -16,6 +16,7 @@ from typing import Any
 
 from gateway_core.audit import audit_entries, version_of
 from gateway_core.context import RequestContext, scope_for
+from gateway_core.documents import values_at
 from gateway_core.embedding import Renderer
 from gateway_core.errors import BadRequest, Forbidden, InvalidParam, NotFound
 from gateway_core.events import (
@@ -69,20 +70,6 @@ def list_envelope(results: list[dict[str, Any]], page: Page, query: ListQuery) -
 
 class _ChangesOthers(Exception):
     """A write found to change other objects than its own: it must run alone."""
-
-
-def _values_at(data: Any, path: str) -> list[Any]:
-    """The values at a relation path, through value objects and arrays (references or nested
-    objects)."""
-    values = [data]
-    for part in path.split("."):
-        values = [
-            child
-            for value in values
-            for element in (value if isinstance(value, list) else [value])
-            if isinstance(element, dict) and (child := element.get(part)) is not None
-        ]
-    return [v for value in values for v in (value if isinstance(value, list) else [value])]
 
 
 class ObjectService:
@@ -243,7 +230,7 @@ class ObjectService:
 
     def _refers(self, schema_id: str, data: dict[str, Any]) -> bool:
         """Whether the data holds relation values (then writing it reads and may change others)."""
-        return any(_values_at(data, r.path) for r in self.relations.of(schema_id))
+        return any(values_at(data, r.path) for r in self.relations.of(schema_id))
 
     async def create(
         self, schema_id: str, body: Any, context: RequestContext, object_id: str | None = None
@@ -335,10 +322,10 @@ class ObjectService:
         """Whether writing `after` over `before` creates, changes or relinks other objects: nested
         objects at relation paths, or changed references of two-way (inversedBy) relations."""
         for relation in self.relations.of(schema_id):
-            if any(isinstance(v, dict) for v in _values_at(after, relation.path)):
+            if any(isinstance(v, dict) for v in values_at(after, relation.path)):
                 return True
-            if relation.inverse is not None and set(_values_at(before, relation.path)) != set(
-                _values_at(after, relation.path)
+            if relation.inverse is not None and set(values_at(before, relation.path)) != set(
+                values_at(after, relation.path)
             ):
                 return True
         return False
@@ -355,46 +342,34 @@ class ObjectService:
         """Replace or update: `new_data` makes the object's next data from the current record.
         A write of this object alone runs beside other such writes (write_locks.py); one that
         changes other objects runs alone."""
+
+        async def once(alone: bool) -> tuple[StoredObject, list[ObjectChange]]:
+            plan = self._plan(context)
+            current = await self._current(plan, schema_id, object_id)
+            if precondition is not None:
+                precondition(current)
+            wanted = new_data(current)
+            if not alone and self._changes_others(schema_id, current.data, wanted):
+                raise _ChangesOthers
+            data = (
+                await self._before(PRE_UPDATE, context, schema_id, object_id, wanted, current.data)
+                or {}
+            )
+            if not alone and self._changes_others(schema_id, current.data, data):
+                raise _ChangesOthers  # a pre action added relation changes
+            plan.problems += problems
+            plan.primary = (schema_id, object_id)
+            record = await plan.update(schema_id, current, data)
+            return record, await self._commit(plan, context)
+
         try:
             async with self._locks.shared(), self._locks.one((schema_id, object_id)):
-                record, objects = await self._write_once(
-                    schema_id, object_id, context, new_data, problems, precondition, alone=False
-                )
+                record, objects = await once(alone=False)
         except _ChangesOthers:
             async with self._locks.exclusive():
-                record, objects = await self._write_once(
-                    schema_id, object_id, context, new_data, problems, precondition, alone=True
-                )
+                record, objects = await once(alone=True)
         await self._after(objects, context)
         return record
-
-    async def _write_once(
-        self,
-        schema_id: str,
-        object_id: str,
-        context: RequestContext,
-        new_data: Callable[[StoredObject], dict[str, Any]],
-        problems: list[InvalidParam],
-        precondition: Precondition | None,
-        alone: bool,
-    ) -> tuple[StoredObject, list[ObjectChange]]:
-        plan = self._plan(context)
-        current = await self._current(plan, schema_id, object_id)
-        if precondition is not None:
-            precondition(current)
-        wanted = new_data(current)
-        if not alone and self._changes_others(schema_id, current.data, wanted):
-            raise _ChangesOthers
-        data = (
-            await self._before(PRE_UPDATE, context, schema_id, object_id, wanted, current.data)
-            or {}
-        )
-        if not alone and self._changes_others(schema_id, current.data, data):
-            raise _ChangesOthers  # a pre action added relation changes
-        plan.problems += problems
-        plan.primary = (schema_id, object_id)
-        record = await plan.update(schema_id, current, data)
-        return record, await self._commit(plan, context)
 
     async def replace(
         self,

@@ -38,6 +38,7 @@ from gateway_core.errors import (
     Forbidden,
     GatewayError,
     InvalidParam,
+    SchemaError,
 )
 from gateway_core.events import (
     POST_CREATE,
@@ -60,7 +61,7 @@ from gateway_core.plugins import Plugin, discover, select
 from gateway_core.relations import RelationModel, classify
 from gateway_core.reload import watch
 from gateway_core.schemas.paths import schema_paths
-from gateway_core.schemas.registry import SchemaSet, load_schemas
+from gateway_core.schemas.registry import ObjectType, SchemaSet, load_schemas
 from gateway_core.sections import SourceConfig
 from gateway_core.security import Authenticator, credentials_needed
 from gateway_core.service import ObjectService, utc_now
@@ -84,6 +85,7 @@ class Gateway:
     sources: dict[str, SourceConfig] = field(default_factory=dict)  # plugins' and gateway.yaml's
     handlers: tuple[HandlerClass, ...] = ()
     mappings: Mappings = field(default_factory=Mappings)
+    facades: dict[str, ObjectType] = field(default_factory=dict)  # facade shapes by `$id` (docs)
 
     @property
     def title(self) -> str:
@@ -122,8 +124,20 @@ def load_gateway(settings: Settings, plugins: Sequence[Plugin] | None = None) ->
         [folder for plugin in chosen if (folder := plugin.folder("Mapping")) is not None],
         {"base_path": settings.base_path.rstrip("/")},
     )
+    facade_folders = [
+        folder for plugin in chosen if (folder := plugin.folder("Facade")) is not None
+    ]
+    facades = load_schemas(facade_folders).types if facade_folders else {}
     for manifest in manifests:
         for endpoint_id, config in manifest.mappings.items():
+            for shape in (config.in_schema, config.out_schema):
+                if shape is not None and shape not in facades:
+                    raise SchemaError(
+                        manifest.source,
+                        "/applications",
+                        f"endpoint {endpoint_id!r} names the facade schema {shape!r}, which no "
+                        "plugin's Facade/ folder holds",
+                    )
             for reference in config.references():
                 if reference not in mappings.by_id:
                     mappings.warnings.append(
@@ -134,7 +148,15 @@ def load_gateway(settings: Settings, plugins: Sequence[Plugin] | None = None) ->
                         )
                     )
     return Gateway(
-        tuple(chosen), schemas, manifests, endpoints, tuple(actions), sources, handlers, mappings
+        tuple(chosen),
+        schemas,
+        manifests,
+        endpoints,
+        tuple(actions),
+        sources,
+        handlers,
+        mappings,
+        facades,
     )
 
 

@@ -150,6 +150,8 @@ class ActionListener:
         self.name = f"action {self.spec.title!r}"
 
     def holds(self, event: Event) -> bool:
+        if self.spec.conditions in (ALWAYS, True):
+            return True
         try:
             return bool(jsonLogic(self.spec.conditions, event.data()))
         except Exception as error:  # a condition that cannot be evaluated on this data

@@ -15,10 +15,10 @@ trail; nothing reads it from a global.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 AREAS = ("schemas", "admin")
@@ -103,10 +103,6 @@ class RequestContext:
     """One request (or one command) as the layers below HTTP see it."""
 
     principal: Principal
-    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    received: str = field(
-        default_factory=lambda: datetime.now(UTC).isoformat(timespec="microseconds")
-    )
     method: str = ""
     path: str = ""
     # work to run once the answer is sent (asynchronous actions); the HTTP layer runs it as a
@@ -116,6 +112,11 @@ class RequestContext:
     @property
     def client_id(self) -> str | None:
         return self.principal.client_id
+
+    @functools.cached_property
+    def request_id(self) -> str:
+        """Made when first asked for (audit entries): most requests never need one."""
+        return str(uuid.uuid4())
 
     async def run_deferred(self) -> None:
         while self.deferred:

@@ -118,8 +118,14 @@ def request_context(request: Request) -> RequestContext:
     context: RequestContext | None = request.scope.get("gateway.context")
     if context is None:
         authenticator: Authenticator = request.app.state.authenticator
-        principal = authenticator.authenticate(request.headers.get("authorization"))
-        context = RequestContext(principal, method=request.method, path=request.url.path)
+        authorization = None
+        if authenticator.enabled:  # read from the raw headers: no Headers object per request
+            authorization = next(
+                (v.decode("latin-1") for k, v in request.scope["headers"] if k == b"authorization"),
+                None,
+            )
+        principal = authenticator.authenticate(authorization)
+        context = RequestContext(principal, method=request.method, path=request.scope["path"])
         request.scope["gateway.context"] = context
     return context
 
@@ -249,8 +255,7 @@ def _version_parameter(options: dict[str, str]) -> int | None:
 
 def tagged(document: Any, version: int, status: int = 200, **headers: str) -> Response:
     response = JSON(document, status_code=status, headers=headers)
-    # the digest of the content, whatever the key order a backend hands back (JSONB sorts keys)
-    response.headers["ETag"] = etag(version, orjson.dumps(document, option=orjson.OPT_SORT_KEYS))
+    response.headers["ETag"] = etag(version, bytes(response.body))
     return response
 
 

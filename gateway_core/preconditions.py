@@ -1,7 +1,7 @@
 """ETags and conditional requests (RFC 9110 section 13; docs/governance.md).
 
 An object's ETag is `"<version>-<digest>"`: the object's version, then a digest of the answer's
-content (keys sorted), so that two representations of one version (`_fields`, `_extend`, related objects that
+body, so that two representations of one version (`_fields`, `_extend`, related objects that
 changed) never share a tag. `If-None-Match` compares whole tags (weakly: a `W/` is ignored) and
 answers 304. `If-Match` compares the version part with the object's current version, inside the
 write's serialised section, and answers 412 when it is stale; `*` asks only that the object exists.

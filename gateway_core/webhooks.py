@@ -38,6 +38,11 @@ OUTBOX = "gateway:outbox"
 _ACTIONS = {"create": "create", "update": "update", "delete": "destroy"}
 
 
+def without_userinfo(url: str) -> str:
+    """The URL as shown in the outbox and logs: a `user:password@` in it is never stored."""
+    return re.sub(r"^(\w+://)[^@/]+@", r"\1***@", url)
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -102,7 +107,7 @@ class OutboxWriter:
                 body = {**message, "kanaal": hook.kanaal or message["kanaal"]}
                 data = {
                     "webhook": hook.id,
-                    "url": hook.url,
+                    "url": without_userinfo(hook.url),
                     "message": body,
                     "status": "pending",
                     "attempts": 0,
@@ -222,7 +227,7 @@ class WebhookDelivery:
             else:
                 try:
                     answer = await self.http.send(
-                        f"Webhook receiver {hook.url}",
+                        f"Webhook receiver {without_userinfo(hook.url)}",
                         "POST",
                         hook.url,
                         timeout=hook.timeout,
@@ -232,7 +237,7 @@ class WebhookDelivery:
                     if 200 <= answer.status < 300:
                         await self.store.write([Delete(OUTBOX, record.id)])
                         return
-                    error = f"Webhook receiver {hook.url} answered {answer.status}."
+                    error = f"Webhook receiver {without_userinfo(hook.url)} answered {answer.status}."
                 except ProblemError as problem:
                     error = problem.detail
             attempts = int(data["attempts"]) + 1

@@ -222,3 +222,17 @@ def test_a_notification_survives_a_kill_9_before_delivery(
             restarted.wait(timeout=30)
     assert message["actie"] == "create"
     assert message["resourceUrl"].endswith(f"/api/book/{created['id']}")
+
+
+def test_credentials_in_a_webhook_url_are_never_stored(tmp_path: Path, book_schemas: Path) -> None:
+    down = f"http://hook-user:s3cret@127.0.0.1:{free_port()}/hook"
+    with make_client(
+        tmp_path, [book_schemas], webhooks=hooks(down, max_retry_seconds=60)
+    ) as client:
+        client.post("/api/book", json=valid_book())
+        pending = outbox(client)
+        assert pending[0]["url"] == f"http://***@127.0.0.1:{down.rsplit(':', 1)[1]}"
+        assert "s3cret" not in json.dumps(pending)
+    assert "s3cret" not in (tmp_path / "db.json").read_text() + (
+        (tmp_path / "db.json.log").read_text() if (tmp_path / "db.json.log").exists() else ""
+    )

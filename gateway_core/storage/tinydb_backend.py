@@ -195,6 +195,7 @@ class TinyDBStore:
         self.compact_bytes = compact_bytes
         self._declared = {name: tuple(paths) for name, paths in (indexes or {}).items()}
         self._automatic_indexes = automatic_indexes
+        self._gc_tuning = gc_tuning
         self._lock = FileLock(path)
         try:
             self._load(gc_tuning)
@@ -287,6 +288,8 @@ class TinyDBStore:
         for name, text in list(self._texts.items()):
             while not text.build_step(self._tables[name], TEXT_BUILD_SLICE):
                 await asyncio.sleep(0)
+        if self._gc_tuning:
+            tune_gc()  # the indexes' containers join the loaded documents out of the collector's sight
 
     def search_index_ready(self, collection: str) -> bool:
         text = self._texts.get(collection)

@@ -163,6 +163,9 @@ class PostgreSQLStore:
                         await connection.execute(statement.encode())
             except psycopg.Error as error:
                 log.warning("no trigram index for _search (pg_trgm): %s; _search scans", error)
+            # statistics for columns an upgrade added: without them the planner walks the
+            # creation order for a `_search` rather than asking the trigram index
+            await connection.execute("ANALYZE objects")
             await connection.execute(
                 "INSERT INTO gateway_meta VALUES ('schema', %s) "
                 "ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",

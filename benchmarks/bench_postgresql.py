@@ -29,6 +29,7 @@ sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from bench import (  # noqa: E402
+    PATCH_CONNECTIONS,
     SCENARIOS,
     SEARCH_CONNECTIONS,
     Load,
@@ -39,8 +40,10 @@ from bench import (  # noqa: E402
     ensure_wrk,
     machine,
     measure_baseline,
+    ratio_target,
     rss_kb,
     run_scenarios,
+    verdict,
     warm_up,
 )
 from partijen import write_data_file  # noqa: E402
@@ -124,17 +127,18 @@ def report(
         f"from a TinyDB file in {migrate_s:.1f} s (one transaction); the database then takes "
         f"{database_mb:,.0f} MB (table, TOAST and indexes).",
         f"- Load: {load.name}, {load.connections} connections ({SEARCH_CONNECTIONS} for "
-        f"`_search`), {duration:g} s per measurement; `gateway serve --workers N --database "
-        f"postgresql://...`. Baseline (bare Starlette, one worker): {baseline.rps:,.0f} req/s.",
+        f"`_search`, {PATCH_CONNECTIONS} for the second PATCH), {duration:g} s per measurement; "
+        "`gateway serve --workers N --database postgresql://...`. Baseline (bare Starlette, one "
+        f"worker, measured in the same run): {baseline.rps:,.0f} req/s.",
         "",
-        "| workers | request | req/s | of baseline | p50 ms | p99 ms | failed |",
-        "|---:|---|---:|---:|---:|---:|---:|",
+        "| workers | request | req/s | baseline req/s | of baseline | p50 ms | p99 ms | failed |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for run in runs:
         for scenario, result in run.results.items():
             lines.append(
-                f"| {run.workers} | {SCENARIOS[scenario]} | {result.rps:,.0f} "
-                f"| {result.rps / baseline.rps:.0%} | {result.p50_ms:.2f} | {result.p99_ms:.2f} "
+                f"| {run.workers} | {SCENARIOS[scenario]} | {result.rps:,.0f} | {baseline.rps:,.0f} "
+                f"| {result.rps / baseline.rps:.2f} | {result.p50_ms:.2f} | {result.p99_ms:.2f} "
                 f"| {result.failed} |"
             )
     lines += [
@@ -145,10 +149,39 @@ def report(
     lines += [
         f"| {run.workers} | {run.startup_s:.2f} s | {run.rss_kb / 1024:.0f} MiB |" for run in runs
     ]
+    lines += ["", "| target (issue 17) | measured | |", "|---|---|---|"]
+    lines += [
+        f"| {name} | {measured} | {verdict(ok)} |" for name, measured, ok in targets(runs, baseline)
+    ]
     failures = sum(r.failed for run in runs for r in run.results.values())
     if failures:
         lines += ["", f"**{failures} requests failed** (errors or non-2xx answers): see the table."]
     return "\n".join(lines)
+
+
+READS = ("get_item", "list_bsn", "list_dotted")
+
+
+def targets(runs: list[WorkersRun], baseline: Result) -> list[tuple[str, str, bool]]:
+    by_workers = {run.workers: run.results for run in runs}
+    found = []
+    one, two = by_workers.get(1), by_workers.get(2)
+    if one is not None:
+        for scenario in READS:
+            found.append(
+                ratio_target(f"{SCENARIOS[scenario]}, 1 worker", one[scenario], baseline, 0.30)
+            )
+    if one is not None and two is not None:
+        for scenario in (*READS, "list_search"):
+            a, b = one[scenario].rps, two[scenario].rps
+            found.append(
+                (
+                    f"{SCENARIOS[scenario]}: 2 workers faster than 1",
+                    f"{a:,.0f} -> {b:,.0f} req/s",
+                    b > a,
+                )
+            )
+    return found
 
 
 def write_report(section: str, document: Path) -> None:

@@ -237,7 +237,9 @@ class WebhookDelivery:
                     if 200 <= answer.status < 300:
                         await self.store.write([Delete(OUTBOX, record.id)])
                         return
-                    error = f"Webhook receiver {without_userinfo(hook.url)} answered {answer.status}."
+                    error = (
+                        f"Webhook receiver {without_userinfo(hook.url)} answered {answer.status}."
+                    )
                 except ProblemError as problem:
                     error = problem.detail
             attempts = int(data["attempts"]) + 1

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -37,7 +38,10 @@ from gateway_core.storage.postgresql_sql import (
     folded_document,
     schema_statements,
     schema_version,
+    search_index_statements,
 )
+
+log = logging.getLogger("gateway.storage")
 
 SCHEMES = ("postgresql://", "postgres://")
 _LOCK_KEY = 0x6761_7465_7761_79  # pg_advisory_xact_lock key for creating the schema ("gateway")
@@ -167,6 +171,15 @@ class PostgreSQLStore:
                     return
             for statement in schema_statements():
                 await connection.execute(statement.encode())
+            try:
+                async with connection.transaction():  # a savepoint: its failure undoes it alone
+                    for statement in search_index_statements():
+                        await connection.execute(statement.encode())
+            except psycopg.Error as error:
+                log.warning("no trigram index for _search (pg_trgm): %s; _search scans", error)
+            # statistics for columns an upgrade added: without them the planner walks the
+            # creation order for a `_search` rather than asking the trigram index
+            await connection.execute("ANALYZE objects")
             await connection.execute(
                 "INSERT INTO gateway_meta VALUES ('schema', %s) "
                 "ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",

@@ -30,7 +30,9 @@ from typing import Any
 
 from gateway_core.query import Condition, ListQuery, Order, Search
 
-SCHEMA_FORMAT = 2  # raise on a change that CREATE ... IF NOT EXISTS / OR REPLACE cannot make
+SCHEMA_FORMAT = 3  # raise on a change that CREATE ... IF NOT EXISTS / OR REPLACE cannot make
+# 2: the generated `search` column and its trigram index (ALTER TABLE ... ADD COLUMN IF NOT EXISTS)
+# 3: the `owner` and `version` columns of each object (ALTER TABLE ... ADD COLUMN IF NOT EXISTS)
 
 # Python's float() accepts any Unicode decimal digit and, around the number, some spaces.
 
@@ -251,6 +253,14 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$
     SELECT CASE WHEN jsonb_typeof(v) = 'string' THEN gateway_date_text(v #>> '{{}}') END
 $fn$;
 
+-- Every string value of the folded data, joined by chr(31): what `_search` looks in (the
+-- `search` column). A term without chr(31) is in a value exactly when it is in this text.
+CREATE OR REPLACE FUNCTION gateway_search_text(folded jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$
+    SELECT string_agg(v #>> '{{}}', chr(31))
+    FROM jsonb_path_query(folded, 'strict $."data".** ? (@.type() == "string")') AS t(v)
+$fn$;
+
 CREATE OR REPLACE FUNCTION gateway_text(v jsonb) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$
     SELECT CASE WHEN jsonb_typeof(v) = 'string' THEN v #>> '{{}}' END
@@ -260,7 +270,8 @@ $fn$;
 
 def schema_version() -> str:
     """The table format and a digest of the DDL: a changed function is created again on open."""
-    digest = hashlib.sha256("\n".join(schema_statements()).encode()).hexdigest()[:16]
+    ddl = [*schema_statements(), *search_index_statements()]
+    digest = hashlib.sha256("\n".join(ddl).encode()).hexdigest()[:16]
     return f"{SCHEMA_FORMAT}:{digest}"
 
 
@@ -291,6 +302,24 @@ def schema_statements() -> list[str]:
             (collection, gateway_datetime_text(created) DESC NULLS LAST, seq)""",
         """CREATE INDEX IF NOT EXISTS objects_modified ON objects
             (collection, gateway_datetime_text(modified) DESC NULLS LAST, seq)""",
+        # added in schema 2 (an existing table is rewritten once, under the schema lock); the
+        # gateway's own collections (audit trail, outbox) are never searched
+        """ALTER TABLE objects ADD COLUMN IF NOT EXISTS search text
+            GENERATED ALWAYS AS (CASE WHEN collection LIKE 'gateway:%' THEN NULL
+                                 ELSE gateway_search_text(folded) END) STORED""",
+    ]
+
+
+SEARCH_INDEX = "objects_search"
+SEARCH_SEPARATOR = chr(31)
+
+
+def search_index_statements() -> list[str]:
+    """The trigram index for `_search` (needs the pg_trgm extension: created when the user may;
+    without it `_search` scans)."""
+    return [
+        "CREATE EXTENSION IF NOT EXISTS pg_trgm",
+        f"CREATE INDEX IF NOT EXISTS {SEARCH_INDEX} ON objects USING gin (search gin_trgm_ops)",
     ]
 
 
@@ -457,8 +486,20 @@ def _positive(sql: Compiled, source: _Source, op: str, wanted: Any, kind: str) -
     raise ValueError(f"unknown operator {op!r}")
 
 
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
 def compile_search(sql: Compiled, search: Search) -> str:
-    pattern = jsonpath_string(search.term.casefold())
+    """A LIKE on the `search` column (the folded string values joined by chr(31), trigram-indexed
+    when pg_trgm is there) is the whole test for a term without chr(31) over all values; with
+    search paths (or chr(31)) it narrows, and a jsonpath test on the values decides."""
+    folded = search.term.casefold()
+    like = f"o.search LIKE {sql.param(_like_pattern(folded))}"
+    if search.paths is None and SEARCH_SEPARATOR not in folded:
+        return f"({like})"
+    pattern = jsonpath_string(folded)
     predicate = f'@.type() == "string" && @ like_regex {pattern} flag "q"'
     roots = (
         ['lax $."data"']
@@ -469,7 +510,7 @@ def compile_search(sql: Compiled, search: Search) -> str:
         ]
     )
     tests = [sql.path_exists(("o.folded", f"{root}.**"), predicate) for root in roots]
-    return tests[0] if len(tests) == 1 else "(" + " OR ".join(tests) + ")"
+    return f"({like} AND ({' OR '.join(tests)}))"
 
 
 def order_key(sql: Compiled, order: Order) -> str:

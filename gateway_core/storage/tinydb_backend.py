@@ -37,8 +37,11 @@ from tinydb.table import Document, Table
 from gateway_core.errors import StoreError
 from gateway_core.query import ListQuery
 from gateway_core.storage.base import Change, Delete, Page, Put, StoredObject
+from gateway_core.storage.idsets import ascending
 from gateway_core.storage.indexes import CollectionIndexes
-from gateway_core.storage.tinydb_query import compile_query, sort_documents
+from gateway_core.storage.text_index import TextIndex
+from gateway_core.storage.tinydb_plan import plan_query
+from gateway_core.storage.tinydb_query import sort_documents
 from gateway_core.storage.wal import (
     WriteAheadLog,
     read_log,
@@ -53,6 +56,8 @@ COMPACT_RECORDS = 10_000  # compact when the log holds this many batches ...
 COMPACT_RECORDS_VARIABLE = "GATEWAY_STORE_COMPACT_RECORDS"  # overrides it (tests, tuning)
 COMPACT_BYTES = 64 * 1024 * 1024  # ... or this many bytes
 SCAN_SLICE = 5_000  # documents scanned before letting other requests run
+TEXT_BUILD_SLICE = 500  # documents added to a search index before letting other requests run
+TEXT_BUILD_AT_OPEN = 5_000  # collections up to this size get their search index before open returns
 GC_GEN0_THRESHOLD = 5_000  # measured: 700 and 50,000 both lose (see docs/storage.md)
 
 
@@ -143,6 +148,12 @@ class _Database(TinyDB):
     table_class = MemoryTable  # type: ignore[assignment]
 
 
+def searchable(collection: str) -> bool:
+    """The gateway's own collections (`gateway:audittrail`, `gateway:outbox`, ...) are never
+    searched with `_search`: no text index for them (an audit entry holds a whole object)."""
+    return not collection.startswith("gateway:")
+
+
 def _record(document: Any) -> StoredObject:
     return StoredObject(
         document["id"],
@@ -201,6 +212,7 @@ class TinyDBStore:
         self.compact_bytes = compact_bytes
         self._declared = {name: tuple(paths) for name, paths in (indexes or {}).items()}
         self._automatic_indexes = automatic_indexes
+        self._gc_tuning = gc_tuning
         self._lock = FileLock(path)
         try:
             self._load(gc_tuning)
@@ -209,6 +221,7 @@ class TinyDBStore:
             raise
         self._queue: list[Pending] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._text_builder: asyncio.Task[None] | None = None
         self._compaction: concurrent.futures.Future[None] | None = None
         self._compact_after = 0  # log records; raised after a failed compaction to retry later
         self._closed = False
@@ -231,9 +244,12 @@ class TinyDBStore:
                 self._ids[name] = self._id_map(name, documents)
                 self._next_ids[name] = next(reversed(documents), 0) + 1
             self._indexes: dict[str, CollectionIndexes] = {}
+            self._texts: dict[str, TextIndex] = {}  # built after the replay
+            self._replaying = True
             replay = read_log(self.log_path)
             for batch in replay.batches:
                 self._apply(batch)
+            self._replaying = False
             if replay.torn_size:
                 log.warning(
                     "%s: dropped a torn last line (%d bytes, never acknowledged)",
@@ -246,6 +262,13 @@ class TinyDBStore:
                 write_snapshot(self.path, self._tables)
             for name in set(self._declared) | set(self._tables):
                 self._indexes_of(name).build_all(self._tables.get(name, {}))
+            for name, documents in self._tables.items():
+                if not searchable(name):
+                    continue
+                text = self._texts[name] = TextIndex()
+                text.begin_build(documents)
+                if len(documents) <= TEXT_BUILD_AT_OPEN:
+                    text.build_step(documents, len(documents))
         finally:
             if collecting:
                 gc.enable()
@@ -272,6 +295,25 @@ class TinyDBStore:
             indexes = self._indexes[name] = CollectionIndexes(declared, self._automatic_indexes)
         return indexes
 
+    async def open(self) -> None:
+        """Start building the search indexes of large collections, in slices between requests
+        (`_search` scans until its collection's index is ready). Called at application start-up;
+        without it, the first `_search` starts the build."""
+        if self._text_builder is None and not all(t.ready for t in self._texts.values()):
+            self._text_builder = asyncio.get_running_loop().create_task(self.build_search_indexes())
+
+    async def build_search_indexes(self) -> None:
+        """Build every search index still building; returns once all are ready."""
+        for name, text in list(self._texts.items()):
+            while not text.build_step(self._tables[name], TEXT_BUILD_SLICE):
+                await asyncio.sleep(0)
+        if self._gc_tuning:
+            tune_gc()  # the indexes' containers join the loaded documents out of the collector's sight
+
+    def search_index_ready(self, collection: str) -> bool:
+        text = self._texts.get(collection)
+        return text is not None and text.ready
+
     def index_paths(self, collection: str) -> dict[str, bool]:
         """The indexed paths of a collection -> whether the index was built automatically."""
         indexes = self._indexes.get(collection)
@@ -288,6 +330,9 @@ class TinyDBStore:
                 self._next_ids[name] = 1
             ids = self._ids[name]
             indexes = self._indexes.get(name)
+            text = self._texts.get(name)
+            if text is None and not self._replaying and searchable(name):  # a new collection
+                text = self._texts[name] = TextIndex()
             if operation == "p":
                 object_id = payload["id"]
                 doc_id = ids.get(object_id)
@@ -295,8 +340,14 @@ class TinyDBStore:
                     doc_id = self._next_ids[name]
                     self._next_ids[name] = doc_id + 1
                     ids[object_id] = doc_id
-                elif indexes is not None:
-                    indexes.remove(doc_id, documents[doc_id])
+                    if text is not None:
+                        text.add(doc_id, payload["data"])
+                else:
+                    old = documents[doc_id]
+                    if text is not None:
+                        text.replace(doc_id, old["data"], payload["data"])
+                    if indexes is not None:
+                        indexes.remove(doc_id, old)
                 documents[doc_id] = payload
                 if indexes is not None:
                     indexes.add(doc_id, payload)
@@ -304,6 +355,8 @@ class TinyDBStore:
                 doc_id = ids.pop(payload, None)
                 if doc_id is not None:
                     old = documents.pop(doc_id)
+                    if text is not None:
+                        text.remove(doc_id, old["data"])
                     if indexes is not None:
                         indexes.remove(doc_id, old)
 
@@ -379,20 +432,35 @@ class TinyDBStore:
         if not documents:
             return Page([], 0)
         start, stop = query.offset, query.offset + query.limit
-        condition = compile_query(query)
-        if condition is None and not query.order:
-            window = itertools.islice(documents.values(), start, stop)
-            return Page([_record(document) for document in window], len(documents))
-        if condition is None:
-            found = list(documents.items())
-        else:
-            indexes = self._indexes_of(collection)
-            indexes.note_use(query.conditions, documents)
-            found = await self._select(collection, condition, indexes.candidates(query.conditions))
+        if not query.conditions and query.search is None:
+            if not query.order:
+                window = itertools.islice(documents.values(), start, stop)
+                return Page([_record(document) for document in window], len(documents))
+            return self._ordered_page(list(documents.items()), query)
+        indexes = self._indexes_of(collection)
+        indexes.note_use(query.conditions, documents)
+        text = self._texts.get(collection)
+        if query.search is not None and text is not None and not text.ready:
+            await self.open()  # starts the build when open() was never called
+        plan = plan_query(query, indexes, text)
+        if plan.residual is None and plan.ids is not None:
+            if query.order:
+                matches = [(doc_id, documents[doc_id]) for doc_id in sorted(plan.ids)]
+                return self._ordered_page(matches, query)
+            page_ids = ascending(plan.ids, documents, stop)[start:]
+            return Page([_record(documents[doc_id]) for doc_id in page_ids], len(plan.ids))
+        assert plan.residual is not None
+        candidates = None if plan.ids is None else ascending(plan.ids, documents, None)
+        found = await self._select(collection, plan.residual, candidates)
         if query.order:
-            ordered = sort_documents([Document(d, doc_id) for doc_id, d in found], query.order)
-            return Page([_record(document) for document in ordered[start:stop]], len(ordered))
+            return self._ordered_page(found, query)
         return Page([_record(document) for _, document in found[start:stop]], len(found))
+
+    @staticmethod
+    def _ordered_page(found: list[tuple[int, Any]], query: ListQuery) -> Page:
+        start, stop = query.offset, query.offset + query.limit
+        ordered = sort_documents([Document(d, doc_id) for doc_id, d in found], query.order)
+        return Page([_record(document) for document in ordered[start:stop]], len(ordered))
 
     async def stream(
         self, collection: str, query: ListQuery, chunk: int = 1_000
@@ -402,15 +470,23 @@ class TinyDBStore:
         documents = self._tables.get(collection)
         if not documents:
             return
-        condition = compile_query(query)
-        if condition is None:
+        if not query.conditions and query.search is None:
             found = list(documents.items())
         else:
-            indexes = self._indexes_of(collection)
-            found = await self._select(collection, condition, indexes.candidates(query.conditions))
+            text = self._texts.get(collection)
+            if query.search is not None and text is not None and not text.ready:
+                await self.open()
+            plan = plan_query(query, self._indexes_of(collection), text)
+            if plan.residual is None and plan.ids is not None:
+                found = [(i, documents[i]) for i in ascending(plan.ids, documents, None)]
+            else:
+                assert plan.residual is not None
+                candidates = None if plan.ids is None else ascending(plan.ids, documents, None)
+                found = await self._select(collection, plan.residual, candidates)
         if query.order:
-            ordered = sort_documents([Document(d, doc_id) for doc_id, d in found], query.order)
-            selected: list[Any] = ordered
+            selected: list[Any] = sort_documents(
+                [Document(d, doc_id) for doc_id, d in found], query.order
+            )
         else:
             selected = [document for _, document in found]
         window = selected[query.offset : query.offset + query.limit]
@@ -439,6 +515,10 @@ class TinyDBStore:
         if self._closed:
             return
         self._closed = True
+        if self._text_builder is not None:
+            self._text_builder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._text_builder
         while self._flusher is not None:
             await asyncio.shield(self._flusher)
         loop = asyncio.get_running_loop()

@@ -542,6 +542,67 @@ def warm_up(
     return some_ids, some_bsns
 
 
+AUDIT_OBJECTS = 10_000
+
+
+def measure_audit_cost(load: Load, work: Path) -> dict[bool, dict[str, Result]]:
+    """POST and PATCH on the benchmark's own Partij schema at 10,000 objects, served twice, side by
+    side: with the audit trail (the default) and with `"createAuditTrails": false`."""
+    schema = orjson.loads((BENCH / "schemas" / "klant.partij.schema.json").read_bytes())
+    results: dict[bool, dict[str, Result]] = {}
+    for audited in (True, False, True, False):  # twice each, alternating; the better run counts
+        folder = Path(tempfile.mkdtemp(prefix=f"audit-{audited}-", dir=work))
+        (folder / "schemas").mkdir()
+        (folder / "schemas" / "partij.schema.json").write_bytes(
+            orjson.dumps({**schema, "createAuditTrails": audited})
+        )
+        database = folder / "gateway.json"
+        ids, _ = write_data_file(database, schema["$id"], AUDIT_OBJECTS)
+        target = Target(
+            "audit", schema["$id"], "", ["--schemas", str(folder / "schemas")],
+            {**base_environment(), "GATEWAY_PLUGINS": ""},
+        )  # fmt: skip
+        server = Server(gateway_command(database, target), target.environment, folder)
+        try:
+            _, index = request(server.port, "GET", "/api")
+            route = index["objecttypes"][0]["endpoints"][0]
+            some_ids = random.Random(7).sample(ids, 2_000)
+            load.run("patch", server.port, route, some_ids, duration=1)  # warm-up
+            best = results.setdefault(audited, {})
+            for scenario, items in (("post", [post_template()]), ("patch", some_ids)):
+                settle(server.port)
+                result = load.run(scenario, server.port, route, items, None)
+                if scenario not in best or result.rps > best[scenario].rps:
+                    best[scenario] = result
+                print(
+                    f"    audit trail {'on ' if audited else 'off'} {SCENARIOS[scenario]:<8}"
+                    f" {result.rps:9,.0f} req/s  p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:6.2f} ms"
+                )
+        finally:
+            server.stop()
+    return results
+
+
+def audit_report(results: dict[bool, dict[str, Result]]) -> list[str]:
+    lines = [
+        "",
+        f"What the audit trail costs (issue 15): the benchmark's own Partij schema at "
+        f"{AUDIT_OBJECTS:,} objects, served with the audit trail and with "
+        '`"createAuditTrails": false`, alternately, twice each (the better run of each counts):',
+        "",
+        "| request | with audit trail req/s | without req/s | with / without | p99 with | p99 without |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for scenario in ("post", "patch"):
+        on, off = results[True][scenario], results[False][scenario]
+        share = on.rps / off.rps if off.rps else float("nan")
+        lines.append(
+            f"| {SCENARIOS[scenario]} | {on.rps:,.0f} | {off.rps:,.0f} | {share:.2f} "
+            f"| {on.p99_ms:.2f} ms | {off.p99_ms:.2f} ms |"
+        )
+    return lines
+
+
 def run_scenarios(
     load: Load, port: int, route: str, some_ids: list[str], some_bsns: list[str]
 ) -> dict[str, Result]:
@@ -719,7 +780,9 @@ def main(argv: list[str] | None = None) -> int:
             runs.append(measure_size(objects, target, load, work))
             runs[-1].baseline = baseline
             print(f"  start-up {runs[-1].startup_s:.2f} s, VmRSS {runs[-1].rss_kb / 1024:.0f} MiB")
-    section = report(info, target, load, runs, args.duration)
+        print("the audit trail's cost:")
+        audit = measure_audit_cost(load, work)
+    section = report(info, target, load, runs, args.duration) + "\n".join(audit_report(audit))
     print()
     print(section)
     if not args.no_report:

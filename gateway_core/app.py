@@ -10,14 +10,16 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from gateway_core import __version__
+from gateway_core.api_version import ApiVersionHeader, with_version
 from gateway_core.config import Settings
 from gateway_core.docs_page import docs_routes
-from gateway_core.http import EXCEPTION_HANDLERS, JSON, EndpointRoutes
+from gateway_core.http import EXCEPTION_HANDLERS, JSON, EndpointRoutes, handle_unexpected
 from gateway_core.manifest import Endpoint, Manifest, build_endpoints, read_manifest
 from gateway_core.openapi import ApiInfo, as_yaml, openapi_document
 from gateway_core.plugins import Plugin, discover, select
@@ -41,6 +43,17 @@ class Gateway:
     def title(self) -> str:
         """The API's name: its plugins' titles."""
         return " + ".join(p.title for p in self.plugins) or "Schema gateway"
+
+    @property
+    def api_version(self) -> str:
+        """The API's full version: its plugin manifest's, else the gateway's own."""
+        versions = {m.version for m in self.manifests if m.version}
+        return versions.pop() if len(versions) == 1 else __version__
+
+    @property
+    def contact(self) -> dict[str, str]:
+        """The API's contact (name, email, url): the first plugin manifest's that has one."""
+        return next((dict(m.contact) for m in self.manifests if m.contact), {})
 
     def endpoints_for(self, schema_id: str) -> list[Endpoint]:
         return [e for e in self.endpoints if e.schema_id == schema_id]
@@ -87,11 +100,13 @@ def api_description(
     paths = {sid: schema_paths(storage, storage.get(sid)) for sid in served}
     info = ApiInfo(
         title=gateway.title,
-        version=__version__,
+        version=gateway.api_version,
         base_path=settings.base_path.rstrip("/"),
         default_limit=settings.default_limit,
         max_limit=settings.max_limit,
         max_body_bytes=settings.max_body_bytes,
+        contact=gateway.contact,
+        description=" ".join(p.description for p in gateway.plugins if p.description),
     )
     return openapi_document(relations, gateway.endpoints, paths, info)
 
@@ -160,7 +175,16 @@ def create_app(
         finally:
             await store.close()
 
-    app = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
+    version = gateway.api_version
+    app = Starlette(
+        routes=routes,
+        exception_handlers={
+            **EXCEPTION_HANDLERS,
+            Exception: with_version(handle_unexpected, version),
+        },
+        middleware=[Middleware(ApiVersionHeader, version=version)],
+        lifespan=lifespan,
+    )
     app.state.service = service
     app.state.gateway = gateway
     return app

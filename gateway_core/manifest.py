@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,9 @@ from gateway_core.errors import SchemaError
 from gateway_core.schemas.registry import SchemaSet, read_json
 
 ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+_SEMVER = re.compile(
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$"
+)
 _SEGMENT = re.compile(r"^[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$")
 
 
@@ -44,6 +47,8 @@ class Manifest:
     collections: tuple[Collection, ...]
     endpoints: tuple[EndpointSpec, ...]
     indexes: dict[str, tuple[str, ...]]
+    version: str = ""  # the API's semantic version (`API-Version`, the OpenAPI `info.version`)
+    contact: dict[str, str] = field(default_factory=dict)  # name, email, url of its maintainer
 
     def prefix_for(self, schema_id: str) -> str:
         for collection in self.collections:
@@ -158,7 +163,15 @@ def read_manifest(path: Path, default_name: str = "") -> Manifest:
             raise SchemaError(source, f"/indexes/{schema_id}", "must be a list of dotted paths")
         indexes[schema_id] = tuple(paths)
     name = document.get("name") if isinstance(document.get("name"), str) else default_name
-    return Manifest(str(name), source, tuple(collections), tuple(specs), indexes)
+    version = document.get("version", "")
+    if version and not (isinstance(version, str) and _SEMVER.match(version)):
+        raise SchemaError(source, "/version", f"{version!r} is no semantic version (1.2.3)")
+    contact = document.get("contact") or {}
+    if not isinstance(contact, dict) or not all(isinstance(v, str) for v in contact.values()):
+        raise SchemaError(source, "/contact", "must be an object of strings (name, email, url)")
+    return Manifest(
+        str(name), source, tuple(collections), tuple(specs), indexes, version, dict(contact)
+    )
 
 
 def build_endpoints(schemas: SchemaSet, manifests: Iterable[Manifest]) -> list[Endpoint]:

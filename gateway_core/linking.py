@@ -7,8 +7,10 @@ Rules (docs/relations.md):
   UUID of an existing object of the target schema, or its URL;
 - `inversedBy` links are kept in step on both sides;
 - deleting an object: relations with `cascadeDelete` delete dependants (a to-one reference with
-  cascadeDelete depends on its target; a to-many one owns its targets), two-way links are
-  unlinked, and any other reference makes the delete a 409 naming who references it.
+  cascadeDelete depends on its target; a to-many one owns its targets); a two-way link or an
+  owning list is unlinked where the holder may lose the reference (it stays valid without it);
+  a holder that cannot lose it (a required reference, a list at its minItems) and any other
+  reference make the delete a 409 naming who references it.
 """
 
 from __future__ import annotations
@@ -346,8 +348,25 @@ class WritePlan:
                 if relation.cascade_delete and not relation.many:
                     await self._delete(relation.source, holder, blockers)
                 elif relation.inverse is not None or (relation.cascade_delete and relation.many):
-                    data = copy.deepcopy(holder.data)
-                    if remove_reference(data, relation.path, record.id):
-                        self.touch(relation.source, holder, data)
+                    self._unlink(relation, holder, record.id, blockers)
                 else:
-                    blockers.append(f"{self.titles[relation.source]} {holder.id} ({relation.path})")
+                    blockers.append(self._named(relation, holder))
+
+    def _unlink(
+        self, relation: Relation, holder: StoredObject, object_id: str, blockers: list[str]
+    ) -> None:
+        """Drop the reference from a holder that may lose it: one that stays valid without it (the
+        property is not required; a list keeps its minItems). Any other holder blocks the delete."""
+        data = copy.deepcopy(holder.data)
+        if not remove_reference(data, relation.path, object_id):
+            return
+        root = relation.path.split(".")[0]
+        _, problems = self.validate(relation.source, data, holder.id, holder.data, "")
+        if any(p.name == root or p.name.startswith(f"{root}.") for p in problems):
+            blockers.append(self._named(relation, holder, "cannot lose it"))
+            return
+        self.touch(relation.source, holder, data)
+
+    def _named(self, relation: Relation, holder: StoredObject, why: str = "") -> str:
+        because = f", {why}" if why else ""
+        return f"{self.titles[relation.source]} {holder.id} ({relation.path}{because})"

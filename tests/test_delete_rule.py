@@ -56,7 +56,10 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "title": "Vet",
         "properties": {"patients": many("pet", inversedBy="vet", minItems=1)},
     },
-    "collar": {"title": "Collar", "properties": {"pet": {"$ref": sid("pet"), "cascadeDelete": True}}},
+    "collar": {
+        "title": "Collar",
+        "properties": {"pet": {"$ref": sid("pet"), "cascadeDelete": True}},
+    },
     "kennel": {
         "title": "Kennel",
         "properties": {"pets": many("pet", cascadeDelete=True, minItems=1)},

@@ -240,6 +240,9 @@ class SchemaComponents:
             if variant != OUTPUT and isinstance(sub, dict) and sub.get("readOnly") is True:
                 continue  # the gateway refuses read-only properties in a body
             converted = self.convert(sub, base, _NESTED.get(variant, variant))
+            if variant in _PARTIAL and isinstance(converted, dict):
+                # absent from a PATCH means unchanged, not the default
+                converted = {k: v for k, v in converted.items() if k != "default"}
             removable = variant in _PARTIAL and name not in mandatory
             result[name] = nullable(converted) if removable else converted
         return result

@@ -236,9 +236,12 @@ class WritePlan:
         title = self.titles[relation.target]
         if isinstance(value, dict):
             body = {k: v for k, v in value.items() if k not in OUTPUT_ONLY}
-            nested_id = body.pop("id", None)
-            if nested_id is None:
+            if "id" not in body:
                 return (await self.create(relation.target, body, name)).id
+            nested_id = body.pop("id")
+            if not isinstance(nested_id, str):
+                self._problem(f"{name}.id", "relation", f"must be the id of an existing {title}")
+                return value
             existing = await self.load(relation.target, str(nested_id))
             if existing is None:
                 self._problem(

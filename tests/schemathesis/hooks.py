@@ -5,7 +5,7 @@ OpenAPI document cannot say in JSON Schema.
   positive test expects to be accepted and the gateway rightly refuses);
 - a relation given by id, by URL or as an existing object (`{"id": ...}`) must name an object
   that exists: in a request meant to be valid, generated ones are replaced by the ids of
-  objects the gateway has (read from its list endpoints, once per request, because the run
+  objects the gateway has (read from its list endpoints, again every 30 s, because the run
   deletes objects too).
 
 Load with `SCHEMATHESIS_HOOKS=tests/schemathesis/hooks.py`.
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import Any
 from urllib.parse import urlsplit
 from urllib.request import urlopen
@@ -85,9 +86,18 @@ class _Document:
         return None
 
 
+_READ: dict[str, tuple[float, list[str]]] = {}
+FRESH_SECONDS = 30  # re-read now and then: the run deletes objects too
+
+
 def _existing_ids(base_url: str, collection: str) -> list[str]:
-    with urlopen(f"{base_url}{collection}?limit=1000&fields=id", timeout=10) as answer:
-        return [item["id"] for item in json.load(answer)["results"]]
+    url = f"{base_url}{collection}?limit=1000&fields=id"
+    read_at, ids = _READ.get(url, (0.0, []))
+    if time.monotonic() - read_at > FRESH_SECONDS:
+        with urlopen(url, timeout=10) as answer:
+            ids = [item["id"] for item in json.load(answer)["results"]]
+        _READ[url] = (time.monotonic(), ids)
+    return ids
 
 
 class _References:
@@ -131,7 +141,7 @@ class _References:
         return value
 
     def _fix_choice(self, value: Any, choices: list[Any]) -> Any:
-        kind = {dict: "object", list: "array"}.get(type(value))
+        kind = {dict: "object", list: "array", str: "string"}.get(type(value))
         for choice in choices:
             resolved = self.document.resolve(choice)
             if not isinstance(resolved, dict):

@@ -6,8 +6,11 @@
 - `TInput`: a POST/PUT body. A relation accepts the id or URL of an existing object, an existing
   one by id with changes (`...ById`) or a new nested one (`...New`), as linking.py does.
 - `TPatch`: a PATCH body (RFC 7396): no property is required and `null` removes an optional
-  one. Below the top level values are complete: an array replaces the stored one whole, and a
-  value object merged into an absent one must be whole.
+  one. A value object below it is merged into the stored one, which may be absent, so it is
+  complete (`TMerge`: required properties required, `null` removes an optional one); an array
+  replaces the stored one whole, so its elements are `TInput`.
+- `TStored`, `TStoredMerge` (value objects with relations, under Common Gateway's `format:
+  json`): stored as written, so a relation in it is a bare UUID.
 - `TNew` and `TById` (objecttypes a relation points at): a new nested object, and an existing one
   named by `id`, changed with the other properties (merged, as a PATCH). Their own relations are
   described by reference only: the gateway accepts deeper nesting, but a finite model is what
@@ -23,6 +26,7 @@ unique names.
 from __future__ import annotations
 
 import copy
+import json
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -34,10 +38,17 @@ from gateway_core.relations import RelationModel
 from gateway_core.schemas.paths import RELATION_KEYWORD, PathInfo
 
 OUTPUT, INPUT, PATCH, NEW, BY_ID = "", "Input", "Patch", "New", "ById"
-VARIANTS = (OUTPUT, INPUT, PATCH, NEW, BY_ID)
-_PARTIAL = (PATCH, BY_ID)  # nothing required, optional properties nullable
-_NESTED = {PATCH: INPUT, BY_ID: NEW}  # the variant of the values below a partial object
-_FULL_RELATIONS = (INPUT, PATCH)  # relations may nest new or changed objects
+MERGE, STORED, STORED_MERGE = "Merge", "Stored", "StoredMerge"
+VARIANTS = (OUTPUT, INPUT, PATCH, NEW, BY_ID, MERGE, STORED, STORED_MERGE)
+_PARTIAL = (PATCH, BY_ID)  # nothing required
+# merged into the stored object: `null` removes an optional property
+_MERGED = (PATCH, BY_ID, MERGE, STORED_MERGE)
+_NESTED = {PATCH: MERGE, BY_ID: NEW}  # the variant of an object below one of these
+_ELEMENTS = {PATCH: INPUT, BY_ID: NEW, MERGE: INPUT, STORED_MERGE: STORED}  # arrays: replaced
+# below CG's `format: json` everything is stored as written: a relation is a bare UUID
+_STORED = {MERGE: STORED_MERGE, STORED_MERGE: STORED_MERGE}
+_WITHOUT_RELATIONS = {STORED: INPUT, STORED_MERGE: MERGE}  # the same schema where none are in it
+_FULL_RELATIONS = (INPUT, PATCH, MERGE)  # relations may nest new or changed objects
 READ_ONLY_MEMBERS = ("id", "_self", "embedded")
 # Keywords of Common Gateway's dialect, kept as OpenAPI extensions.
 _EXTENSIONS = ("inversedBy", "cascadeDelete", "immutable", "maxDepth", "version")
@@ -46,6 +57,7 @@ _DROPPED = ("$id", "$schema", "$comment", "title")
 _REF_SIBLINGS_KEPT = ("description",)  # siblings a generator may ignore without harm
 _UUID = "[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
 _BSN = "^[0-9]{9}$"
+_REFS = re.compile(r'"\$ref": "([^"]+)"')
 UUID_STRING: dict[str, Any] = {"type": "string", "format": "uuid"}
 
 SHARED_SCHEMAS: dict[str, Any] = {
@@ -158,10 +170,15 @@ class SchemaComponents:
         schemas: dict[str, Any] = {}
         for schema_id in sorted(self.types):
             for variant in VARIANTS:
+                # only a relation's target is ever nested in a body (value objects: inside one)
                 if variant == NEW and schema_id not in self.targets | self.values:
-                    continue  # only a relation's target is ever nested in a body
+                    continue
                 if variant == BY_ID and schema_id not in self.targets:
                     continue
+                if variant in _WITHOUT_RELATIONS and not self._holds_relations(schema_id):
+                    continue
+                if variant in (MERGE, STORED_MERGE) and schema_id in self.served:
+                    continue  # served objecttypes are nested as relations, never merged
                 schemas[self.names[schema_id] + variant] = self.component(schema_id, variant)
         return {**schemas, **SHARED_SCHEMAS}
 
@@ -184,8 +201,12 @@ class SchemaComponents:
             return [self.convert(child, base, variant) for child in node]
         if not isinstance(node, dict):
             return node
+        if RELATION_KEYWORD in node and variant in (STORED, STORED_MERGE):
+            return {**UUID_STRING, **{k: node[k] for k in ("description",) if k in node}}
         if RELATION_KEYWORD in node and variant != OUTPUT:
             return self._relation_input(node, variant in _FULL_RELATIONS)
+        if node.get("format") == "json" and variant != OUTPUT:
+            variant = _STORED.get(variant, STORED)
         converted: dict[str, Any] = {}
         for key, value in node.items():
             if key in _DROPPED or (key == "format" and value == "json"):
@@ -204,7 +225,7 @@ class SchemaComponents:
                 converted[key] = self._properties(value, node.get("required"), base, variant)
             elif key == "items":
                 # a PATCH replaces an array whole: its elements are complete objects
-                converted[key] = self.convert(value, base, _NESTED.get(variant, variant))
+                converted[key] = self.convert(value, base, _ELEMENTS.get(variant, variant))
             else:
                 converted[key] = self.convert(value, base, variant)
         if node.get("format") == "bsn":
@@ -216,6 +237,21 @@ class SchemaComponents:
         if converted.get("required") == []:
             del converted["required"]
         return _without_meaningful_siblings(converted)
+
+    def _holds_relations(self, schema_id: str) -> bool:
+        """Whether relation markers are in the objecttype's schema or the schemas it refers to."""
+        seen: set[str] = set()
+        pending = [schema_id]
+        while pending:
+            current = pending.pop()
+            if current in seen or current not in self.types:
+                continue
+            seen.add(current)
+            text = json.dumps(self.types[current].schema)
+            if f'"{RELATION_KEYWORD}"' in text:
+                return True
+            pending += [urljoin(current, r).partition("#")[0] for r in _REFS.findall(text)]
+        return False
 
     @staticmethod
     def _writable(node: dict[str, Any]) -> set[str]:
@@ -231,19 +267,20 @@ class SchemaComponents:
     def _properties(
         self, properties: dict[str, Any], required: Any, base: str, variant: str
     ) -> dict[str, Any]:
-        """In a PATCH only the top level is partial: a nested value object or array replaces or
-        is merged into the stored one, which must stay complete, so it is a complete (`Input`)
-        value; `null` removes an optional property, never a required one."""
+        """In a PATCH only the top level is partial: a value object below it is merged into the
+        stored one, which may be absent, so it is complete (`Merge`: required properties
+        required, `null` removes an optional one); an array replaces the stored one whole, so its
+        elements are `Input`. `null` never removes a required property."""
         mandatory = set(required) if isinstance(required, list) else set()
         result: dict[str, Any] = {}
         for name, sub in properties.items():
             if variant != OUTPUT and isinstance(sub, dict) and sub.get("readOnly") is True:
                 continue  # the gateway refuses read-only properties in a body
             converted = self.convert(sub, base, _NESTED.get(variant, variant))
-            if variant in _PARTIAL and isinstance(converted, dict):
+            if variant in _MERGED and isinstance(converted, dict):
                 # absent from a PATCH means unchanged, not the default
                 converted = {k: v for k, v in converted.items() if k != "default"}
-            removable = variant in _PARTIAL and name not in mandatory
+            removable = variant in _MERGED and name not in mandatory
             result[name] = nullable(converted) if removable else converted
         return result
 
@@ -256,6 +293,8 @@ class SchemaComponents:
         target = _NESTED.get(variant, variant)
         if target == NEW and document not in self.targets | self.values:
             target = INPUT
+        if target in _WITHOUT_RELATIONS and not self._holds_relations(document):
+            target = _WITHOUT_RELATIONS[target]
         return f"{COMPONENT_SCHEMAS}{self.names[document]}{target}{pointer}"
 
     def _relation_input(self, node: dict[str, Any], full: bool) -> dict[str, Any]:

@@ -269,17 +269,37 @@ class WritePlan:
             before = set(ids_at(old.data, relation.path)) if old else set()
             after = set(ids_at(new.data, relation.path))
             for target_id in before - after:
-                await self._detach(relation.target, target_id, relation.inverse, new.id)
+                await self._detach(
+                    relation.target, target_id, relation.inverse, new.id, relation.path
+                )
             for target_id in after - before:
                 await self._attach(relation, target_id, new.id)
 
-    async def _detach(self, schema_id: str, object_id: str, path: str, reference: str) -> None:
+    async def _detach(
+        self, schema_id: str, object_id: str, path: str, reference: str, field: str
+    ) -> None:
+        """The other side of a two-way link lets go, if it may: one that cannot (a required
+        reference, a list at its minItems) makes the write a 400 naming it."""
         record = await self.load(schema_id, object_id)
         if record is None:
             return
         data = copy.deepcopy(record.data)
-        if remove_reference(data, path, reference):
-            self.touch(schema_id, record, data)
+        if not remove_reference(data, path, reference):
+            return
+        if self._needs(schema_id, record, data, path):
+            title = self.titles[schema_id]
+            self._problem(field, "relation", f"{title} {object_id} cannot lose its {path}")
+            return
+        self.touch(schema_id, record, data)
+
+    def _needs(
+        self, schema_id: str, record: StoredObject, without: dict[str, Any], path: str
+    ) -> bool:
+        """Whether the object is invalid without the reference at `path` (`without` is its data
+        with the reference removed)."""
+        root = path.split(".")[0]
+        _, problems = self.validate(schema_id, without, record.id, record.data, "")
+        return any(p.name == root or p.name.startswith(f"{root}.") for p in problems)
 
     async def _attach(self, relation: Relation, target_id: str, source_id: str) -> None:
         assert relation.inverse is not None
@@ -298,7 +318,9 @@ class WritePlan:
             if previous == source_id:
                 return
             if isinstance(previous, str):  # a to-one inverse moves: the old holder lets go
-                await self._detach(relation.source, previous, relation.path, target_id)
+                await self._detach(
+                    relation.source, previous, relation.path, target_id, relation.path
+                )
             data[relation.inverse] = source_id
         self.touch(relation.target, target, data)
 
@@ -363,9 +385,7 @@ class WritePlan:
         data = copy.deepcopy(holder.data)
         if not remove_reference(data, relation.path, object_id):
             return
-        root = relation.path.split(".")[0]
-        _, problems = self.validate(relation.source, data, holder.id, holder.data, "")
-        if any(p.name == root or p.name.startswith(f"{root}.") for p in problems):
+        if self._needs(relation.source, holder, data, relation.path):
             blockers.append(self._named(relation, holder, "cannot lose it"))
             return
         self.touch(relation.source, holder, data)

@@ -163,3 +163,19 @@ def test_a_blocked_delete_changes_nothing(client: TestClient) -> None:
     refused(client, "pet", pet, "Licence")
     assert read(client, "owner", owner)["pets"] == [pet]
     assert client.get(f"/api/collar/{collar}").status_code == 200
+
+
+def test_an_update_cannot_take_a_required_link_away(client: TestClient) -> None:
+    """The same rule when a write, not a delete, would unlink: found by schemathesis (a
+    Klantcontact patched without its bijlagen left them without their required klantcontact)."""
+    pet = create(client, "pet", {"name": "Rex"})
+    licence = create(client, "licence", {"number": "L-3", "pet": pet})
+    response = client.patch(f"/api/pet/{pet}", json={"licence": None})
+    assert response.status_code == 400
+    assert response.json()["invalidParams"] == [
+        {"name": "licence", "code": "relation", "reason": f"Licence {licence} cannot lose its pet"}
+    ]
+    assert read(client, "licence", licence)["pet"] == pet
+    other = create(client, "pet", {"name": "Bo"})  # moving the licence to another pet is fine
+    assert client.patch(f"/api/licence/{licence}", json={"pet": other}).status_code == 200
+    assert "licence" not in read(client, "pet", pet)

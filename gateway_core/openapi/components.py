@@ -39,16 +39,26 @@ from gateway_core.schemas.paths import RELATION_KEYWORD, PathInfo
 
 OUTPUT, INPUT, PATCH, NEW, BY_ID = "", "Input", "Patch", "New", "ById"
 MERGE, STORED, STORED_MERGE = "Merge", "Stored", "StoredMerge"
-VARIANTS = (OUTPUT, INPUT, PATCH, NEW, BY_ID, MERGE, STORED, STORED_MERGE)
-_PARTIAL = (PATCH, BY_ID)  # nothing required
+NEW_MERGED, BY_ID_MERGED = "NewMerged", "ByIdMerged"  # nested in a PATCH: its nulls are dropped
+VARIANTS = (OUTPUT, INPUT, PATCH, NEW, BY_ID, MERGE, STORED, STORED_MERGE, NEW_MERGED, BY_ID_MERGED)
+_PARTIAL = (PATCH, BY_ID, BY_ID_MERGED)  # nothing required
 # merged into the stored object: `null` removes an optional property
-_MERGED = (PATCH, BY_ID, MERGE, STORED_MERGE)
-_NESTED = {PATCH: MERGE, BY_ID: NEW}  # the variant of an object below one of these
-_ELEMENTS = {PATCH: INPUT, BY_ID: NEW, MERGE: INPUT, STORED_MERGE: STORED}  # arrays: replaced
+_MERGED = (PATCH, BY_ID, MERGE, STORED_MERGE, NEW_MERGED, BY_ID_MERGED)
+# the variant of an object below one of these
+_NESTED = {PATCH: MERGE, BY_ID: NEW, NEW_MERGED: NEW, BY_ID_MERGED: NEW}
+_ELEMENTS = {  # arrays are replaced whole, nulls and all
+    PATCH: INPUT,
+    BY_ID: NEW,
+    MERGE: INPUT,
+    STORED_MERGE: STORED,
+    NEW_MERGED: NEW,
+    BY_ID_MERGED: NEW,
+}
 # below CG's `format: json` everything is stored as written: a relation is a bare UUID
 _STORED = {MERGE: STORED_MERGE, STORED_MERGE: STORED_MERGE}
 _WITHOUT_RELATIONS = {STORED: INPUT, STORED_MERGE: MERGE}  # the same schema where none are in it
 _FULL_RELATIONS = (INPUT, PATCH, MERGE)  # relations may nest new or changed objects
+_TARGETS_ONLY = (NEW, BY_ID, NEW_MERGED, BY_ID_MERGED)
 READ_ONLY_MEMBERS = ("id", "_self", "embedded")
 # Keywords of Common Gateway's dialect, kept as OpenAPI extensions.
 _EXTENSIONS = ("inversedBy", "cascadeDelete", "immutable", "maxDepth", "version")
@@ -173,7 +183,7 @@ class SchemaComponents:
                 # only a relation's target is ever nested in a body (value objects: inside one)
                 if variant == NEW and schema_id not in self.targets | self.values:
                     continue
-                if variant == BY_ID and schema_id not in self.targets:
+                if variant in _TARGETS_ONLY and variant != NEW and schema_id not in self.targets:
                     continue
                 if variant in _WITHOUT_RELATIONS and not self._holds_relations(schema_id):
                     continue
@@ -187,8 +197,10 @@ class SchemaComponents:
         schema = self.convert(copy.deepcopy(object_type.schema), schema_id, variant)
         if variant == OUTPUT and schema_id in self.served:
             self._add_output_members(schema, schema_id)
-        if variant == BY_ID:
-            return self._by_id(schema, schema_id)
+        if variant in (BY_ID, BY_ID_MERGED):
+            return self._by_id(schema, schema_id, variant)
+        if variant == NEW_MERGED:  # `"id": null` is dropped by the merge: a new object
+            schema.setdefault("properties", {})["id"] = {"type": "null"}
         described = schema.get("description") or object_type.title
         return {"title": self.names[schema_id] + variant, **schema, "description": described}
 
@@ -204,7 +216,7 @@ class SchemaComponents:
         if RELATION_KEYWORD in node and variant in (STORED, STORED_MERGE):
             return {**UUID_STRING, **{k: node[k] for k in ("description",) if k in node}}
         if RELATION_KEYWORD in node and variant != OUTPUT:
-            return self._relation_input(node, variant in _FULL_RELATIONS)
+            return self._relation_input(node, variant in _FULL_RELATIONS, variant in _MERGED)
         if node.get("format") == "json" and variant != OUTPUT:
             variant = _STORED.get(variant, STORED)
         converted: dict[str, Any] = {}
@@ -297,7 +309,7 @@ class SchemaComponents:
             target = _WITHOUT_RELATIONS[target]
         return f"{COMPONENT_SCHEMAS}{self.names[document]}{target}{pointer}"
 
-    def _relation_input(self, node: dict[str, Any], full: bool) -> dict[str, Any]:
+    def _relation_input(self, node: dict[str, Any], full: bool, merged: bool) -> dict[str, Any]:
         target = node[RELATION_KEYWORD]
         title = self.types[target].title
         choices: list[dict[str, Any]] = [
@@ -312,7 +324,9 @@ class SchemaComponents:
         described = f"{text.rstrip('.')}. " if isinstance(text, str) and text else ""
         accepted = f"The id or URL of an existing {title}"
         if full:
-            choices += [self.ref(target, BY_ID), self.ref(target, NEW)]
+            # in a PATCH the object is merged into the stored UUID first: its nulls are dropped
+            by_id, new = (BY_ID_MERGED, NEW_MERGED) if merged else (BY_ID, NEW)
+            choices += [self.ref(target, by_id), self.ref(target, new)]
             accepted += (
                 ", an existing one by `id` (changed with the other properties), or a new one "
                 "(created with this object)"
@@ -338,10 +352,10 @@ class SchemaComponents:
             extra = {"type": "object", "required": ["id", "_self"], "properties": members}
             schema["allOf"] = [*schema.get("allOf", []), extra]
 
-    def _by_id(self, partial: dict[str, Any], schema_id: str) -> dict[str, Any]:
+    def _by_id(self, partial: dict[str, Any], schema_id: str, variant: str) -> dict[str, Any]:
         title = self.types[schema_id].title
         described = {
-            "title": self.names[schema_id] + BY_ID,
+            "title": self.names[schema_id] + variant,
             "description": f"an existing {title}, named by `id`, changed with the other properties",
         }
         identity = {"id": {**UUID_STRING, "description": f"the id of the {title}"}}

@@ -155,12 +155,12 @@ class _References:
             return self.existing(relation) or value
         if not isinstance(value, dict):
             return value
-        variant = "ById" if "id" in value else "New"
+        variant = "ById" if value.get("id") is not None else "New"
         choice = next(
-            (c for c in relation["anyOf"] if str(c.get("$ref", "")).endswith(variant)), {}
+            (c for c in relation["anyOf"] if variant in str(c.get("$ref", ""))), {}
         )  # a nested object where only references are described is left as generated
         fixed = self.fix(value, choice)
-        if "id" in fixed:
+        if fixed.get("id") is not None:
             fixed["id"] = self.existing(relation) or fixed["id"]
         return fixed
 

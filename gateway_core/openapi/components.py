@@ -229,7 +229,7 @@ class SchemaComponents:
                 converted[f"x-{key}"] = value
             elif key == "required":
                 if variant not in (OUTPUT, *_PARTIAL):
-                    writable = self._writable(node)
+                    writable = self._writable(node, base)
                     converted[key] = [name for name in value if name in writable]
             elif key in _LITERAL_KEYS:
                 converted[key] = value
@@ -265,16 +265,29 @@ class SchemaComponents:
             pending += [urljoin(current, r).partition("#")[0] for r in _REFS.findall(text)]
         return False
 
-    @staticmethod
-    def _writable(node: dict[str, Any]) -> set[str]:
+    def _writable(self, node: dict[str, Any], base: str) -> set[str]:
         properties = node.get("properties")
         if not isinstance(properties, dict):
             return set(node.get("required") or ())
         return {
-            name
-            for name, sub in properties.items()
-            if not (isinstance(sub, dict) and sub.get("readOnly") is True)
+            name for name, sub in properties.items() if self._writable_property(base, name, sub)
         }
+
+    def _writable_property(self, base: str, name: str, node: Any) -> bool:
+        """Not read-only (the gateway refuses those in a body) and not managed elsewhere."""
+        read_only = isinstance(node, dict) and node.get("readOnly") is True
+        return not read_only and not self._managed_elsewhere(base, name)
+
+    def _managed_elsewhere(self, schema_id: str, name: str) -> bool:
+        """The inverse side of a two-way link the other side must keep (its property is
+        `required`): it only changes from that side, because the gateway refuses to take the
+        link from an object that cannot lose it (a Klantcontact's `bijlagen`, whose Bijlagen
+        require their `klantcontact`)."""
+        relation = self.relations.at(schema_id, name)
+        if relation is None or relation.inverse is None:
+            return False
+        required = self.types[relation.target].schema.get("required")
+        return isinstance(required, list) and relation.inverse in required
 
     def _properties(
         self, properties: dict[str, Any], required: Any, base: str, variant: str
@@ -286,9 +299,11 @@ class SchemaComponents:
         mandatory = set(required) if isinstance(required, list) else set()
         result: dict[str, Any] = {}
         for name, sub in properties.items():
-            if variant != OUTPUT and isinstance(sub, dict) and sub.get("readOnly") is True:
-                continue  # the gateway refuses read-only properties in a body
+            if variant != OUTPUT and not self._writable_property(base, name, sub):
+                continue
             converted = self.convert(sub, base, _NESTED.get(variant, variant))
+            if variant == OUTPUT and self._managed_elsewhere(base, name):
+                converted = {**converted, "readOnly": True}
             if variant in _MERGED and isinstance(converted, dict):
                 # absent from a PATCH means unchanged, not the default
                 converted = {k: v for k, v in converted.items() if k != "default"}

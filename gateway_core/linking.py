@@ -133,6 +133,8 @@ class WritePlan:
         self.deleted: set[tuple[str, str]] = set()
         self.problems: list[InvalidParam] = []
         self.unresolved: set[str] = set()  # bad relation values, reported: no schema problem too
+        # objects a two-way link let go of: (schema, id, path, field of the request)
+        self.released: list[tuple[str, str, str, str]] = []
 
     # -- the working set ---------------------------------------------------------------------
 
@@ -155,6 +157,7 @@ class WritePlan:
         self.keep(schema_id, StoredObject(record.id, record.created, self.clock(), data))
 
     async def commit(self) -> None:
+        self._check_released()
         if self.problems:
             raise ValidationFailed(self.problems)
         changes: list[Put | Delete] = [
@@ -278,19 +281,26 @@ class WritePlan:
     async def _detach(
         self, schema_id: str, object_id: str, path: str, reference: str, field: str
     ) -> None:
-        """The other side of a two-way link lets go, if it may: one that cannot (a required
-        reference, a list at its minItems) makes the write a 400 naming it."""
+        """The other side of a two-way link lets go; whether it may (not a required reference,
+        not a list at its minItems, or linked again by the same write) is checked at commit."""
         record = await self.load(schema_id, object_id)
         if record is None:
             return
         data = copy.deepcopy(record.data)
-        if not remove_reference(data, path, reference):
-            return
-        if self._needs(schema_id, record, data, path):
-            title = self.titles[schema_id]
-            self._problem(field, "relation", f"{title} {object_id} cannot lose its {path}")
-            return
-        self.touch(schema_id, record, data)
+        if remove_reference(data, path, reference):
+            self.touch(schema_id, record, data)
+            self.released.append((schema_id, object_id, path, field))
+
+    def _check_released(self) -> None:
+        """A write may not take a link from an object that cannot lose it: a 400 naming the
+        field, unless the same write linked it again."""
+        for schema_id, object_id, path, field in self.released:
+            record = self.working.get((schema_id, object_id))
+            if record is None or (schema_id, object_id) in self.deleted:
+                continue
+            if self._needs(schema_id, record, record.data, path):
+                title = self.titles[schema_id]
+                self._problem(field, "relation", f"{title} {object_id} cannot lose its {path}")
 
     def _needs(
         self, schema_id: str, record: StoredObject, without: dict[str, Any], path: str

@@ -84,7 +84,8 @@ def test_a_browser_renders_the_partijen_operations(served_demo: str, tmp_path: P
     assert "Unable to render this definition" not in dom  # Swagger UI read the OpenAPI 3.1 document
     operations = set(
         re.findall(
-            r'<div class="opblock opblock-([a-z]+)[^"]*" id="operations-Partij-([a-z_0-9]+)"', dom
+            r'<div class="opblock opblock-([a-z]+)[^"]*" id="operations-Partij-([A-Za-z_0-9]+)"',
+            dom,
         )
     )
     assert operations == {

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -48,6 +48,24 @@ def merge_patch(target: Any, patch: Any) -> Any:
         else:
             result[key] = merge_patch(result.get(key), value)
     return result
+
+
+def unknown_removals(
+    patch: Any, paths: Mapping[str, PathInfo], prefix: str = ""
+) -> list[InvalidParam]:
+    """`null` members of a merge patch that name no property (a merge would drop them silently):
+    unknown properties are refused, in a PATCH too. Relation values are not looked into."""
+    if not isinstance(patch, dict):
+        return []
+    problems: list[InvalidParam] = []
+    for key, value in patch.items():
+        path = f"{prefix}.{key}" if prefix else key
+        known = paths.get(path)
+        if known is None and value is None:
+            problems.append(InvalidParam(path, "additionalProperties", "is not a property"))
+        elif known is not None and known.relation is None:
+            problems += unknown_removals(value, paths, path)
+    return problems
 
 
 def ids_at(data: Any, path: str) -> list[str]:

@@ -16,7 +16,7 @@ from typing import Any
 
 from gateway_core.embedding import Renderer
 from gateway_core.errors import BadRequest, InvalidParam, NotFound
-from gateway_core.linking import ALL, OUTPUT_ONLY, WritePlan, merge_patch
+from gateway_core.linking import ALL, OUTPUT_ONLY, WritePlan, merge_patch, unknown_removals
 from gateway_core.manifest import Endpoint
 from gateway_core.query import Condition, ListQuery, RelatedCondition, parse_list_query, project
 from gateway_core.relations import classify
@@ -182,6 +182,7 @@ class ObjectService:
 
     async def update(self, schema_id: str, object_id: str, patch: Any) -> StoredObject:
         changes, problems = self._data_from_body(patch, object_id)
+        problems += unknown_removals(changes, self.paths(schema_id))
         async with self._serialised():
             current = await self.read(schema_id, object_id)
             plan = self._plan()

@@ -58,6 +58,8 @@ def query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]
 
 
 def _comma_list(name: str, items: dict[str, Any], description: str) -> dict[str, Any]:
+    if "enum" in items:  # an empty item is ignored (`fields=`: only `id` and `_self`)
+        items = {**items, "enum": [*items["enum"], ""]}
     return {
         **query(name, {"type": "array", "items": items}, description),
         "style": "form",

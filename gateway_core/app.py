@@ -28,6 +28,7 @@ from gateway_core.actions import (
     install_actions,
     read_actions,
 )
+from gateway_core.api_version import ApiVersionHeader, with_version
 from gateway_core.audit import AUDIT, AuditTrail
 from gateway_core.config import Settings
 from gateway_core.context import Principal, admin_scope
@@ -52,6 +53,7 @@ from gateway_core.http import (
     JSON,
     CurrentRoutes,
     EndpointRoutes,
+    handle_unexpected,
     request_context,
 )
 from gateway_core.manifest import Endpoint, Manifest, build_endpoints, read_manifest
@@ -91,6 +93,17 @@ class Gateway:
     def title(self) -> str:
         """The API's name: its plugins' titles."""
         return " + ".join(p.title for p in self.plugins) or "Schema gateway"
+
+    @property
+    def api_version(self) -> str:
+        """The API's full version: its plugin manifest's, else the gateway's own."""
+        versions = {m.version for m in self.manifests if m.version}
+        return versions.pop() if len(versions) == 1 else __version__
+
+    @property
+    def contact(self) -> dict[str, str]:
+        """The API's contact (name, email, url): the first plugin manifest's that has one."""
+        return next((dict(m.contact) for m in self.manifests if m.contact), {})
 
     def endpoints_for(self, schema_id: str) -> list[Endpoint]:
         return [e for e in self.endpoints if e.schema_id == schema_id]
@@ -188,11 +201,13 @@ def api_description(
     paths = {sid: schema_paths(storage, storage.get(sid)) for sid in served}
     info = ApiInfo(
         title=gateway.title,
-        version=__version__,
+        version=gateway.api_version,
         base_path=settings.base_path.rstrip("/"),
         default_limit=settings.default_limit,
         max_limit=settings.max_limit,
         max_body_bytes=settings.max_body_bytes,
+        contact=gateway.contact,
+        description=" ".join(p.description for p in gateway.plugins if p.description),
     )
     return openapi_document(relations, gateway.endpoints, paths, info)
 
@@ -361,11 +376,16 @@ def create_app(
             await http.close()
             await opened.close()
 
+    version = gateway.api_version
     app = Starlette(
         routes=routes,
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers={
+            **EXCEPTION_HANDLERS,
+            Exception: with_version(handle_unexpected, version),
+        },
+        # outermost first: every answer, a CORS preflight included, carries API-Version
+        middleware=[Middleware(ApiVersionHeader, version=version), *cors_middleware(settings)],
         lifespan=lifespan,
-        middleware=cors_middleware(settings),
     )
     app.state.authenticator = authenticator
     install_runtime(app, first)

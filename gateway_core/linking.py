@@ -7,8 +7,10 @@ Rules (docs/relations.md):
   UUID of an existing object of the target schema, or its URL;
 - `inversedBy` links are kept in step on both sides;
 - deleting an object: relations with `cascadeDelete` delete dependants (a to-one reference with
-  cascadeDelete depends on its target; a to-many one owns its targets), two-way links are
-  unlinked, and any other reference makes the delete a 409 naming who references it.
+  cascadeDelete depends on its target; a to-many one owns its targets); a two-way link or an
+  owning list is unlinked where the holder may lose the reference (it stays valid without it);
+  a holder that cannot lose it (a required reference, a list at its minItems) and any other
+  reference make the delete a 409 naming who references it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -71,6 +73,24 @@ def merge_patch(target: Any, patch: Any) -> Any:
         else:
             result[key] = merge_patch(result.get(key), value)
     return result
+
+
+def unknown_removals(
+    patch: Any, paths: Mapping[str, PathInfo], prefix: str = ""
+) -> list[InvalidParam]:
+    """`null` members of a merge patch that name no property (a merge would drop them silently):
+    unknown properties are refused, in a PATCH too. Relation values are not looked into."""
+    if not isinstance(patch, dict):
+        return []
+    problems: list[InvalidParam] = []
+    for key, value in patch.items():
+        path = f"{prefix}.{key}" if prefix else key
+        known = paths.get(path)
+        if known is None and value is None:
+            problems.append(InvalidParam(path, "additionalProperties", "is not a property"))
+        elif known is not None and known.relation is None:
+            problems += unknown_removals(value, paths, path)
+    return problems
 
 
 def ids_at(data: Any, path: str) -> list[str]:
@@ -160,6 +180,8 @@ class WritePlan:
         self.problems: list[InvalidParam] = []
         self.primary: tuple[str, str] | None = None  # set by the service: the request's object
         self.unresolved: set[str] = set()  # bad relation values, reported: no schema problem too
+        # objects a two-way link let go of: (schema, id, path, field of the request)
+        self.released: list[tuple[str, str, str, str]] = []
 
     # -- the working set ---------------------------------------------------------------------
 
@@ -203,6 +225,7 @@ class WritePlan:
     def batch(self) -> tuple[list[Put | Delete], list[ObjectChange]]:
         """The store changes of the plan and, per object, what it was and what it becomes; raises
         ValidationFailed when anything was invalid."""
+        self._check_released()
         if self.problems:
             raise ValidationFailed(self.problems)
         changes: list[Put | Delete] = []
@@ -293,10 +316,13 @@ class WritePlan:
         title = self.titles[relation.target]
         if isinstance(value, dict):
             body = {k: v for k, v in value.items() if k not in OUTPUT_ONLY}
-            nested_id = body.pop("id", None)
-            if nested_id is None:
+            if "id" not in body:
                 self.permit(relation.target, "POST", name)
                 return (await self.create(relation.target, body, name)).id
+            nested_id = body.pop("id")
+            if not isinstance(nested_id, str):
+                self._problem(f"{name}.id", "relation", f"must be the id of an existing {title}")
+                return value
             existing = await self.load(relation.target, str(nested_id))
             if existing is None:
                 self._problem(
@@ -325,17 +351,44 @@ class WritePlan:
             before = set(ids_at(old.data, relation.path)) if old else set()
             after = set(ids_at(new.data, relation.path))
             for target_id in before - after:
-                await self._detach(relation.target, target_id, relation.inverse, new.id)
+                await self._detach(
+                    relation.target, target_id, relation.inverse, new.id, relation.path
+                )
             for target_id in after - before:
                 await self._attach(relation, target_id, new.id)
 
-    async def _detach(self, schema_id: str, object_id: str, path: str, reference: str) -> None:
+    async def _detach(
+        self, schema_id: str, object_id: str, path: str, reference: str, field: str
+    ) -> None:
+        """The other side of a two-way link lets go; whether it may (not a required reference,
+        not a list at its minItems, or linked again by the same write) is checked at commit."""
         record = await self.load(schema_id, object_id)
         if record is None:
             return
         data = copy.deepcopy(record.data)
         if remove_reference(data, path, reference):
             self.touch(schema_id, record, data)
+            self.released.append((schema_id, object_id, path, field))
+
+    def _check_released(self) -> None:
+        """A write may not take a link from an object that cannot lose it: a 400 naming the
+        field, unless the same write linked it again."""
+        for schema_id, object_id, path, field in self.released:
+            record = self.working.get((schema_id, object_id))
+            if record is None or (schema_id, object_id) in self.deleted:
+                continue
+            if self._needs(schema_id, record, record.data, path):
+                title = self.titles[schema_id]
+                self._problem(field, "relation", f"{title} {object_id} cannot lose its {path}")
+
+    def _needs(
+        self, schema_id: str, record: StoredObject, without: dict[str, Any], path: str
+    ) -> bool:
+        """Whether the object is invalid without the reference at `path` (`without` is its data
+        with the reference removed)."""
+        root = path.split(".")[0]
+        _, problems = self.validate(schema_id, without, record.id, record.data, "")
+        return any(p.name == root or p.name.startswith(f"{root}.") for p in problems)
 
     async def _attach(self, relation: Relation, target_id: str, source_id: str) -> None:
         assert relation.inverse is not None
@@ -354,7 +407,9 @@ class WritePlan:
             if previous == source_id:
                 return
             if isinstance(previous, str):  # a to-one inverse moves: the old holder lets go
-                await self._detach(relation.source, previous, relation.path, target_id)
+                await self._detach(
+                    relation.source, previous, relation.path, target_id, relation.path
+                )
             data[relation.inverse] = source_id
         self.touch(relation.target, target, data)
 
@@ -408,8 +463,23 @@ class WritePlan:
                 if relation.cascade_delete and not relation.many:
                     await self._delete(relation.source, holder, blockers)
                 elif relation.inverse is not None or (relation.cascade_delete and relation.many):
-                    data = copy.deepcopy(holder.data)
-                    if remove_reference(data, relation.path, record.id):
-                        self.touch(relation.source, holder, data)
+                    self._unlink(relation, holder, record.id, blockers)
                 else:
-                    blockers.append(f"{self.titles[relation.source]} {holder.id} ({relation.path})")
+                    blockers.append(self._named(relation, holder))
+
+    def _unlink(
+        self, relation: Relation, holder: StoredObject, object_id: str, blockers: list[str]
+    ) -> None:
+        """Drop the reference from a holder that may lose it: one that stays valid without it (the
+        property is not required; a list keeps its minItems). Any other holder blocks the delete."""
+        data = copy.deepcopy(holder.data)
+        if not remove_reference(data, relation.path, object_id):
+            return
+        if self._needs(relation.source, holder, data, relation.path):
+            blockers.append(self._named(relation, holder, "cannot lose it"))
+            return
+        self.touch(relation.source, holder, data)
+
+    def _named(self, relation: Relation, holder: StoredObject, why: str = "") -> str:
+        because = f", {why}" if why else ""
+        return f"{self.titles[relation.source]} {holder.id} ({relation.path}{because})"

@@ -18,6 +18,9 @@ from gateway_core.errors import SchemaError
 from gateway_core.schemas.registry import SchemaSet, read_json
 
 ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+_SEMVER = re.compile(
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$"
+)
 _SEGMENT = re.compile(r"^[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$")
 
 
@@ -62,6 +65,8 @@ class Manifest:
     endpoints: tuple[EndpointSpec, ...]
     indexes: dict[str, tuple[str, ...]]
     mappings: dict[str, EndpointMapping] = field(default_factory=dict)  # by endpoint `$id`
+    version: str = ""  # the API's semantic version (`API-Version`, the OpenAPI `info.version`)
+    contact: dict[str, str] = field(default_factory=dict)  # name, email, url of its maintainer
 
     def prefix_for(self, schema_id: str) -> str:
         for collection in self.collections:
@@ -188,7 +193,22 @@ def read_manifest(path: Path, default_name: str = "") -> Manifest:
                 "/applications",
                 f"configures endpoint {endpoint_id!r}, which no endpoint has as $id",
             )
-    return Manifest(str(name), source, tuple(collections), tuple(specs), indexes, mappings)
+    version = document.get("version", "")
+    if version and not (isinstance(version, str) and _SEMVER.match(version)):
+        raise SchemaError(source, "/version", f"{version!r} is no semantic version (1.2.3)")
+    contact = document.get("contact") or {}
+    if not isinstance(contact, dict) or not all(isinstance(v, str) for v in contact.values()):
+        raise SchemaError(source, "/contact", "must be an object of strings (name, email, url)")
+    return Manifest(
+        str(name),
+        source,
+        tuple(collections),
+        tuple(specs),
+        indexes,
+        mappings=mappings,
+        version=version,
+        contact=dict(contact),
+    )
 
 
 def _mapping_reference(entry: Any, source: str, pointer: str) -> tuple[str | None, str | None]:

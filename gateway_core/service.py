@@ -30,7 +30,14 @@ from gateway_core.events import (
     EventDispatcher,
     Extension,
 )
-from gateway_core.linking import ALL, OUTPUT_ONLY, ObjectChange, WritePlan, merge_patch
+from gateway_core.linking import (
+    ALL,
+    OUTPUT_ONLY,
+    ObjectChange,
+    WritePlan,
+    merge_patch,
+    unknown_removals,
+)
 from gateway_core.manifest import Endpoint
 from gateway_core.query import Condition, ListQuery, RelatedCondition, parse_list_query, project
 from gateway_core.relations import classify
@@ -393,6 +400,7 @@ class ObjectService:
         precondition: Precondition | None = None,
     ) -> StoredObject:
         changes, problems = self._data_from_body(patch, object_id)
+        problems += unknown_removals(changes, self.paths(schema_id))
         return await self._write(
             schema_id,
             object_id,

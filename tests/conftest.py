@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -218,6 +223,48 @@ def demo_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient
     config = Settings(database=database, plugins=("customer-interaction",))
     with TestClient(create_app(config, load_gateway(config))) as client:
         yield client
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextmanager
+def served_demo_gateway(folder: Path) -> Iterator[str]:
+    """The real gateway (uvicorn, on 127.0.0.1) with the customer-interaction plugin and its demo
+    data in `folder`; yields its base URL."""
+    database = str(folder / "gateway.json")
+    plugin = ["--plugin", "customer-interaction"]
+    assert main(["install", "customer-interaction", "--data", "--database", database, *plugin]) == 0
+    port = _free_port()
+    command = [sys.executable, "-m", "gateway_core.cli", "serve", "--database", database]
+    command += ["--port", str(port), *plugin]
+    # Settings of the caller's shell or ./gateway.yaml (another base path, say) stay out.
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    environment["GATEWAY_LOG_LEVEL"] = "warning"
+    log = folder / "server.log"
+    with log.open("wb") as errors:
+        server = subprocess.Popen(
+            command, cwd=folder, env=environment, stdout=subprocess.DEVNULL, stderr=errors
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/health", timeout=2):
+                    break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"the gateway did not start: {log.read_text()[-2000:]}")
+                time.sleep(0.1)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(30)
 
 
 @pytest.fixture

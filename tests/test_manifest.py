@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -286,3 +287,33 @@ def test_reference_installation_json(reference_plugin: Plugin) -> None:
             gateway.endpoints_for(f"https://commongateway.nl/klant.{value_object}.schema.json")
             == []
         )
+
+
+def test_version_and_contact_of_the_api(tmp_path: Path) -> None:
+    """`version` (semantic) and `contact` (name, email, url) describe the plugin's API: the
+    API-Version header and the OpenAPI document's info."""
+    path = manifest_file(tmp_path / "plugin", [])
+    document = json.loads(path.read_text(encoding="utf-8"))
+    contact = {"name": "Team", "email": "team@example.org", "url": "https://example.org"}
+    write_json(path, {**document, "version": "2.1.0-rc.1", "contact": contact})
+    manifest = read_manifest(path)
+    assert (manifest.version, manifest.contact) == ("2.1.0-rc.1", contact)
+    assert read_manifest(manifest_file(tmp_path / "bare", [])).version == ""
+
+
+@pytest.mark.parametrize(
+    ("change", "pointer"),
+    [
+        ({"version": "1.0"}, "/version"),
+        ({"version": 1}, "/version"),
+        ({"contact": "x"}, "/contact"),
+    ],
+)
+def test_a_bad_version_or_contact_is_a_schema_error(
+    tmp_path: Path, change: dict[str, Any], pointer: str
+) -> None:
+    path = manifest_file(tmp_path / "plugin", [])
+    write_json(path, {**json.loads(path.read_text(encoding="utf-8")), **change})
+    with pytest.raises(SchemaError) as caught:
+        read_manifest(path)
+    assert caught.value.pointer == pointer

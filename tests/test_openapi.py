@@ -16,6 +16,7 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 from starlette.testclient import TestClient
 
+from gateway_core import __version__
 from gateway_core.cli import main
 
 KIC = "/api/kic/v1"
@@ -49,6 +50,14 @@ def test_the_document_is_valid_openapi_3_1(document: dict[str, Any]) -> None:
     assert document["info"]["title"].startswith("Klantinteractie")
 
 
+def test_server_version_and_contact_come_from_the_manifest(document: dict[str, Any]) -> None:
+    """The major version is in the server URL; the full version is `info.version`."""
+    assert document["servers"] == [{"url": KIC, "description": "this gateway"}]
+    assert document["info"]["version"] == "1.0.0"
+    assert set(document["info"]["contact"]) == {"name", "email", "url"}
+    assert all(path.startswith("/") and not path.startswith(KIC) for path in document["paths"])
+
+
 def test_json_yaml_and_the_command_agree(
     demo_client: TestClient, document: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -65,11 +74,11 @@ def test_every_route_and_only_those_are_documented(
     demo_client: TestClient, document: dict[str, Any]
 ) -> None:
     """A documented method is served; any other answers 405 with the documented ones in Allow."""
-    endpoints = [p for p in document["paths"] if p.startswith(KIC)]
+    endpoints = list(document["paths"])
     assert len(endpoints) == 20  # 10 collections and their items
     for path in endpoints:
         documented = {m for m in document["paths"][path] if m in METHODS}
-        url = path.replace("{id}", str(uuid.uuid4()))
+        url = KIC + path.replace("{id}", str(uuid.uuid4()))
         for method in METHODS:
             kwargs: dict[str, Any] = {"json": {}} if method in ("post", "put", "patch") else {}
             response = demo_client.request(method.upper(), url, **kwargs)
@@ -83,30 +92,41 @@ def test_every_route_and_only_those_are_documented(
 
 
 def test_the_seed_query_is_described_with_typed_filters(document: dict[str, Any]) -> None:
-    parameters = {p["name"]: p for p in document["paths"][f"{KIC}/partijen"]["get"]["parameters"]}
-    bsn = parameters["externeIdentificatie.partijIdentificator.objectId"]
-    assert {"type": "string"} in bsn["schema"]["anyOf"]
-    assert "any element" in bsn["description"]  # the path crosses an array
+    parameters = {p["name"]: p for p in document["paths"]["/partijen"]["get"]["parameters"]}
+    equality = parameters["filter"]
+    assert equality["style"] == "form" and equality["explode"] is True  # its own name is not sent
+    filters = equality["schema"]["properties"]
+    assert filters["externeIdentificatie.partijIdentificator.objectId"] == {"type": "string"}
+    assert "any element" in equality["description"]  # a path may cross an array
     assert {"type": "integer", "minimum": 1, "maximum": 1000, "default": 30}.items() <= parameters[
-        "_limit"
+        "limit"
     ]["schema"].items()
-    assert {"type": "number"} in parameters["nummer"]["schema"]["anyOf"]
-    assert {"type": "boolean"} in parameters["indicatieActief"]["schema"]["anyOf"]
-    created = parameters["_self.dateCreated"]
-    assert {"type": "string", "format": "date-time"} in created["schema"]["anyOf"]
-    assert "after" in created["x-operators"] and "after" not in parameters["nummer"]["x-operators"]
-    assert "like" not in parameters["nummer"]["x-operators"]
-    order = parameters["_order"]
-    assert order["style"] == "deepObject"
-    assert order["schema"]["properties"]["nummer"] == {"type": "string", "enum": ["asc", "desc"]}
-    operators = parameters["path[operator]"]["schema"]["patternProperties"]
-    number_keys = [pattern for pattern, value in operators.items() if value == {"type": "number"}]
-    assert any(re.match(pattern, "nummer[>=]") for pattern in number_keys)
-    assert not any(re.match(pattern, "nummer[like]") for pattern in operators)
-    assert parameters["_extend"]["schema"]["items"]["enum"][:2] == [
+    assert {"type": "number"} in filters["nummer"]["anyOf"]
+    assert {"type": "boolean"} in filters["indicatieActief"]["anyOf"]
+    assert {"type": "string", "format": "date-time"} in filters["_self.dateCreated"]["anyOf"]
+    at_least = parameters["greaterOrEqual"]["schema"]["properties"]
+    assert at_least["nummer[>=]"] == {"type": "number"}
+    assert "_self.dateCreated[>=]" in at_least
+    assert "soortPartij[>=]" not in at_least  # the families type numbers and dates only
+    every_name = {name for p in parameters.values() for name in p["schema"].get("properties", {})}
+    assert "nummer[like]" not in every_name  # the gateway refuses it
+    assert {"nummer", "-nummer"} <= set(parameters["order"]["schema"]["items"]["enum"])
+    assert parameters["extend"]["schema"]["items"]["enum"][:2] == [
         "voorkeurskanaal",
         "verstrekteAdressen",
     ]
+
+
+def test_parameter_names_are_lower_camel_case(document: dict[str, Any]) -> None:
+    """NL API Design Rules /core/query-keys-camel-case; dotted paths live inside the families."""
+    names = {
+        p["name"]
+        for item in document["paths"].values()
+        for operation in item.values()
+        if isinstance(operation, dict)
+        for p in operation.get("parameters", [])
+    }
+    assert names and all(re.fullmatch(r"[a-z][a-z0-9]*([A-Z][a-z0-9]*)*", n) for n in names)
 
 
 def test_real_answers_conform_to_the_document(
@@ -119,13 +139,15 @@ def test_real_answers_conform_to_the_document(
             "externeIdentificatie.partijIdentificator.objecttype": "ingeschrevenpersoon",
         },
     )
-    operation = document["paths"][f"{KIC}/partijen"]["get"]
+    operation = document["paths"]["/partijen"]["get"]
     list_schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
     assert conforms(document, list_schema, seed.json()) == []
-    assert set(operation["responses"]["200"]["headers"]) == {"X-Total-Count", "Link"}
+    assert set(operation["responses"]["200"]["headers"]) == {"API-Version", "X-Total-Count", "Link"}
+    assert seed.headers["API-Version"] == document["info"]["version"]
     partij = demo_client.get(f"{KIC}/partijen/{PARTIJ_ID}").json()
     assert partij["embedded"]["verstrekteAdressen"]  # related objects really are in the answer
-    item_schema = {**component("Partij"), "required": ["id", "_self"]}
+    item_schema = component("Partij")
+    assert document["components"]["schemas"]["Partij"]["required"] == ["id", "_self"]
     assert conforms(document, item_schema, partij) == []
     projected = demo_client.get(
         f"{KIC}/partijen/{PARTIJ_ID}", params={"_fields": "persoon.voornaam"}
@@ -166,7 +188,7 @@ def test_every_documented_relation_form_is_accepted(
     assert conforms(document, component("BerichtInput"), body) == []
     created = demo_client.post(f"{KIC}/berichten", json=body)
     assert created.status_code == 201, created.json()
-    response_schema = document["paths"][f"{KIC}/berichten"]["post"]["responses"]["201"]
+    response_schema = document["paths"]["/berichten"]["post"]["responses"]["201"]
     assert (
         conforms(document, response_schema["content"]["application/json"]["schema"], created.json())
         == []
@@ -190,11 +212,79 @@ def test_settings_shape_the_document(tmp_path: Path, book_schemas: Path) -> None
     with make_client(tmp_path, [book_schemas], base_path="/gw", max_limit=50) as client:
         document = client.get("/gw/openapi.json").json()
     validate(document)
-    assert {"/gw/book", "/gw/book/{id}", "/gw/author", "/gw", "/health"} <= set(document["paths"])
-    limit = next(
-        p for p in document["paths"]["/gw/book"]["get"]["parameters"] if p["name"] == "_limit"
-    )
+    assert document["servers"][0]["url"] == "/gw"
+    assert {"/book", "/book/{id}", "/author"} <= set(document["paths"])
+    limit = next(p for p in document["paths"]["/book"]["get"]["parameters"] if p["name"] == "limit")
     assert limit["schema"]["maximum"] == 50
     book = document["components"]["schemas"]["Book"]
-    assert "required" not in book  # `_fields` may leave out anything
+    assert book["required"] == ["id", "_self"]  # `_fields` may leave out anything else
     assert document["components"]["schemas"]["BookInput"]["required"]
+    assert document["info"]["version"] == __version__  # no plugin manifest gives one
+
+
+def _nodes(node: Any) -> Any:
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _nodes(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _nodes(value)
+
+
+def test_components_are_what_code_generators_can_model(document: dict[str, Any]) -> None:
+    """Unique titles (generators name models by them), no `$ref` with siblings that change its
+    meaning, every array with `items`, and no read-only member in a request schema."""
+    schemas = document["components"]["schemas"]
+    assert all(schema["title"] == name for name, schema in schemas.items())
+    for node in _nodes(document):
+        if "$ref" in node:
+            assert set(node) <= {"$ref", "description"}, node
+        if node.get("type") == "array":
+            assert "items" in node, node
+    for name, schema in schemas.items():
+        if name.endswith(("Input", "Patch", "New", "ById")):
+            members = set(schema.get("properties", {}))
+            assert not members & {"_self", "embedded"}, name
+            assert ("id" in members) == name.endswith("ById"), name
+    assert schemas["Partij"]["properties"]["id"]["readOnly"] is True
+    assert schemas["Partij"]["properties"]["embedded"]["readOnly"] is True
+    assert schemas["SelfMetadata"]["readOnly"] is True
+
+
+def test_a_patch_may_not_remove_a_required_property(document: dict[str, Any]) -> None:
+    patch = document["components"]["schemas"]["DigitaalAdresPatch"]
+    assert conforms(document, component("DigitaalAdresPatch"), {"omschrijving": None}) != []
+    assert {"type": "null"} not in patch["properties"]["adres"].get("anyOf", [])
+
+
+def test_every_answer_documents_the_api_version_header(document: dict[str, Any]) -> None:
+    responses = [
+        response
+        for item in document["paths"].values()
+        for operation in item.values()
+        if isinstance(operation, dict) and "responses" in operation
+        for response in operation["responses"].values()
+    ]
+    shared = document["components"]["responses"]
+    for response in responses:
+        resolved = shared[response["$ref"].split("/")[-1]] if "$ref" in response else response
+        assert "API-Version" in resolved["headers"]
+    assert document["components"]["headers"]["API-Version"]["required"] is True
+
+
+@pytest.mark.parametrize("method", ["put", "patch"])
+def test_an_id_in_a_body_must_equal_the_url_id(
+    tmp_path: Path, book_schemas: Path, method: str
+) -> None:
+    """Documented in the operation: accepted when equal (a read answer can be sent back)."""
+    with make_client(tmp_path, [book_schemas]) as client:
+        book = client.post("/api/book", json={"title": "Een", "isbn": "9789038896182"}).json()
+        back = {**book, "title": "Twee"}
+        assert client.request(method, f"/api/book/{book['id']}", json=back).status_code == 200
+        other = {**back, "id": str(uuid.uuid4())}
+        refused = client.request(method, f"/api/book/{book['id']}", json=other)
+        assert refused.status_code == 400
+        assert refused.json()["invalidParams"][0]["name"] == "id"
+        document = client.get("/api/openapi.json").json()
+    assert "equals the id in the URL" in document["paths"]["/book/{id}"][method]["description"]

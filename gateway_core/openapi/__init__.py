@@ -1,0 +1,13 @@
+"""The OpenAPI 3.1 document (docs/openapi.md).
+
+- document.py: the document, its server URL, info and tags; YAML output
+- components.py: the schema components of every objecttype (output, Input, Patch, ById)
+- parameters.py: query parameters, the query language as typed filter families
+- operations.py: the operations of an endpoint
+- responses.py: responses, headers (API-Version) and the shared problem responses
+- names.py: component names, references and operation ids
+"""
+
+from gateway_core.openapi.document import OPENAPI_VERSION, ApiInfo, as_yaml, openapi_document
+
+__all__ = ["OPENAPI_VERSION", "ApiInfo", "as_yaml", "openapi_document"]

@@ -48,6 +48,7 @@ from gateway_core.events import (
     EventDispatcher,
     FunctionListener,
 )
+from gateway_core.facades import query_names
 from gateway_core.http import (
     EXCEPTION_HANDLERS,
     JSON,
@@ -58,7 +59,7 @@ from gateway_core.http import (
 )
 from gateway_core.manifest import Endpoint, Manifest, build_endpoints, read_manifest
 from gateway_core.mapping import Mappings, load_mappings
-from gateway_core.openapi import ApiInfo, as_yaml, openapi_document
+from gateway_core.openapi import ApiInfo, FacadeDoc, as_yaml, openapi_document
 from gateway_core.plugins import Plugin, discover, select
 from gateway_core.relations import RelationModel, classify
 from gateway_core.reload import watch
@@ -87,7 +88,7 @@ class Gateway:
     sources: dict[str, SourceConfig] = field(default_factory=dict)  # plugins' and gateway.yaml's
     handlers: tuple[HandlerClass, ...] = ()
     mappings: Mappings = field(default_factory=Mappings)
-    facades: dict[str, ObjectType] = field(default_factory=dict)  # facade shapes by `$id` (docs)
+    facades: dict[str, ObjectType] = field(default_factory=dict)  # facade shapes by `$id`
 
     @property
     def title(self) -> str:
@@ -208,8 +209,25 @@ def api_description(
         max_body_bytes=settings.max_body_bytes,
         contact=gateway.contact,
         description=" ".join(p.description for p in gateway.plugins if p.description),
+        anonymous=Authenticator(settings.auth).anonymous if settings.auth else None,
+        facades=facade_docs(gateway),
     )
     return openapi_document(relations, gateway.endpoints, paths, info)
+
+
+def facade_docs(gateway: Gateway) -> dict[str, FacadeDoc]:
+    """The facade endpoints that name their shapes, by route, for the document."""
+    docs: dict[str, FacadeDoc] = {}
+    for endpoint in gateway.endpoints:
+        config = endpoint.mapping
+        if config is None:
+            continue
+        output = gateway.facades.get(config.out_schema or config.in_schema or "")
+        taken = gateway.facades.get(config.in_schema or config.out_schema or "")
+        if output is None or taken is None:
+            continue
+        docs[endpoint.route] = FacadeDoc(output, taken, query_names(gateway.mappings, config))
+    return docs
 
 
 def build_service(
@@ -283,6 +301,7 @@ def build_runtime(
         settings.max_body_bytes,
         service,
         gateway.mappings,
+        gateway.facades,
     )
     return Runtime(gateway, service, routes)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import quote, unquote_plus
 
@@ -24,6 +24,7 @@ from gateway_core.errors import (
     Forbidden,
     InvalidParam,
     MethodNotAllowed,
+    NotAcceptable,
     NotFound,
     PayloadTooLarge,
     ProblemError,
@@ -36,6 +37,7 @@ from gateway_core.manifest import Endpoint
 from gateway_core.mapping import Mappings
 from gateway_core.preconditions import etag, if_match, not_modified
 from gateway_core.query import ListQuery, parse_query_string, split_key
+from gateway_core.schemas.registry import ObjectType
 from gateway_core.security import Authenticator, credentials_needed
 from gateway_core.service import ObjectService, Precondition, list_envelope
 from gateway_core.storage import StoredObject
@@ -209,12 +211,22 @@ class _ChangedMeanwhile(Exception):
     """Another write changed the object between a facade PATCH's read and its write."""
 
 
-_OPTIONS = ("_version", "_format", "_delimiter")  # read here; the query language never sees them
+RESPONSE_OPTIONS = ("version", "format", "delimiter")  # read here, not by the query language
 
 
-def _options(params: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], dict[str, str]]:
-    kept = [(key, value) for key, value in params if key not in _OPTIONS]
-    return kept, {key: value for key, value in params if key in _OPTIONS}
+class ResponseOptions:
+    """`_version`, `_format` and `_delimiter`, also without the underscore (as the OpenAPI
+    document names them, NL API Design Rules) where the objecttype has no property of that name."""
+
+    def __init__(self, paths: Iterable[str]) -> None:
+        taken = set(paths)
+        self.names = {f"_{name}": f"_{name}" for name in RESPONSE_OPTIONS}
+        self.names.update({name: f"_{name}" for name in RESPONSE_OPTIONS if name not in taken})
+
+    def split(self, params: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], dict[str, str]]:
+        """The query language's parameters, and the options by their underscored name."""
+        kept = [(key, value) for key, value in params if key not in self.names]
+        return kept, {self.names[key]: value for key, value in params if key in self.names}
 
 
 def wants_csv(request: Request, options: dict[str, str]) -> bool:
@@ -271,6 +283,7 @@ def endpoint_handlers(
     and the item's audit trail handler, on the service they were built with (a schema reload
     builds new ones, so a request never mixes two schema sets)."""
     schema_id = endpoint.schema_id
+    response_options = ResponseOptions(bound.paths(schema_id))
 
     def service(request: Request) -> ObjectService:
         return bound
@@ -293,11 +306,16 @@ def endpoint_handlers(
 
     async def list_objects(request: Request, context: RequestContext) -> Response:
         gateway = service(request)
-        params, options = _options(query_params(request))
+        params, options = response_options.split(query_params(request))
+        if wants_csv(request, options):
+            if facade is not None:
+                raise NotAcceptable(
+                    "This endpoint answers JSON only; CSV exports are offered by the endpoints "
+                    "of the objecttype itself."
+                )
+            return await export(request, context, params, options)
         if facade is not None:
             params = facade.query_in(params)
-        if wants_csv(request, options):
-            return await export(request, context, params, options)
         page, query = await gateway.list(schema_id, params, context, endpoint)
         results = [
             await gateway.present(schema_id, record, endpoint, context, query)
@@ -338,7 +356,7 @@ def endpoint_handlers(
 
     async def read(request: Request, context: RequestContext) -> Response:
         gateway = service(request)
-        params, options = _options(query_params(request))
+        params, options = response_options.split(query_params(request))
         query = gateway.item_options(schema_id, params, context, endpoint)
         version = _version_parameter(options)
         object_id = request.path_params["id"]
@@ -384,12 +402,14 @@ def endpoint_handlers(
         assert facade is not None
         if not isinstance(patch, dict):
             raise BadRequest("The body must be a JSON object (a merge patch).")
+        facade.check_patch(patch)
         for _ in range(3):
             current = await gateway.read(schema_id, object_id, context)
             if check is not None:
                 check(current)
             mapped = facade.body_in(merge_patch(await answer(gateway, context, current), patch))
-            data = {k: v for k, v in mapped.items() if k not in ("id", "_self", "embedded")}
+            data = {k: v for k, v in current.data.items() if k not in facade.written}
+            data.update({k: v for k, v in mapped.items() if k not in ("id", "_self", "embedded")})
 
             def unchanged(now: StoredObject, seen: int = current.version) -> None:
                 if now.version != seen:
@@ -445,13 +465,16 @@ class EndpointRoutes(BaseRoute):
         max_body_bytes: int,
         service: ObjectService,
         mappings: Mappings | None = None,
+        shapes: Mapping[str, ObjectType] | None = None,
     ) -> None:
         self.collections: dict[str, ASGIApp] = {}
         self.items: dict[str, ASGIApp] = {}
         self.trails: dict[str, ASGIApp] = {}
         for endpoint in endpoints:
             facade = (
-                Facade(mappings, endpoint.mapping)
+                Facade(
+                    mappings, endpoint.mapping, (shapes or {}).get(endpoint.mapping.in_schema or "")
+                )
                 if endpoint.mapping is not None and mappings is not None
                 else None
             )
@@ -461,7 +484,8 @@ class EndpointRoutes(BaseRoute):
             route = f"{base_path}{endpoint.route}"
             self.collections.setdefault(route, request_response(collection))
             self.items.setdefault(route, request_response(item))
-            self.trails.setdefault(route, request_response(trail))
+            if facade is None:  # entries hold the objecttype's shape, not the facade's
+                self.trails.setdefault(route, request_response(trail))
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if scope["type"] != "http":

@@ -348,13 +348,23 @@ def _to_bool(value: Any) -> Any:
     raise ValueError(f"not a boolean: {value!r}")
 
 
+_INT64 = 2**63  # what JSON stores and PostgreSQL's bigint hold
+
+
 def _to_int(value: Any) -> int:
     if isinstance(value, bool):
         raise ValueError("a boolean is not a number")
-    number = float(value)
-    if not number.is_integer():
-        raise ValueError(f"not a whole number: {value!r}")
-    return int(number)
+    text = str(value).strip()
+    if re.fullmatch(r"[+-]?[0-9]+", text):
+        number = int(text)  # exactly: a float would round a long number
+    else:
+        real = float(value)
+        if not real.is_integer():
+            raise ValueError(f"not a whole number: {value!r}")
+        number = int(real)
+    if not -_INT64 <= number < _INT64:
+        raise ValueError(f"{text[:30]!r} is out of the range of a 64-bit whole number")
+    return number
 
 
 def _to_string(value: Any) -> Any:

@@ -71,16 +71,21 @@ def served_demo(tmp_path: Path) -> Iterator[str]:
         yield base
 
 
-def test_a_browser_renders_the_partijen_operations(served_demo: str, tmp_path: Path) -> None:
+def _rendered(url: str, profile: Path) -> str:
+    """The page's DOM once a headless Chromium has run its scripts."""
     browser = _browser()
     command = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
-    command += [f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=20000"]
-    command += ["--dump-dom", f"{served_demo}/api/docs"]
+    command += [f"--user-data-dir={profile}", "--virtual-time-budget=20000"]
+    command += ["--dump-dom", url]
     rendered = subprocess.run(
         command, capture_output=True, text=True, timeout=BROWSER_SECONDS, check=False
     )
-    dom = rendered.stdout
-    assert "swagger-ui" in dom, rendered.stderr[-2000:]
+    assert "swagger-ui" in rendered.stdout, rendered.stderr[-2000:]
+    return rendered.stdout
+
+
+def test_a_browser_renders_the_partijen_operations(served_demo: str, tmp_path: Path) -> None:
+    dom = _rendered(f"{served_demo}/api/docs", tmp_path / "profile")
     assert "Unable to render this definition" not in dom  # Swagger UI read the OpenAPI 3.1 document
     operations = set(
         re.findall(
@@ -94,6 +99,21 @@ def test_a_browser_renders_the_partijen_operations(served_demo: str, tmp_path: P
         ("get", "readPartijen"),
         ("patch", "updatePartijen"),
         ("delete", "deletePartijen"),
+        ("get", "listPartijenAuditTrail"),
     }
     assert 'data-path="/partijen"' in dom and 'data-path="/partijen/{id}"' in dom
     assert KIC in dom  # the server URL
+
+
+def test_with_auth_the_page_offers_to_enter_a_key(tmp_path: Path) -> None:
+    """Swagger UI's Authorize button (API key or JWT), and a lock on each operation."""
+    (tmp_path / "gateway.yaml").write_text(
+        "auth:\n  anonymous: []\n  clients:\n    - id: kiss\n      api_key: sleutel\n"
+        '      scopes: ["schemas.*.GET"]\n',
+        encoding="utf-8",
+    )
+    with served_demo_gateway(tmp_path) as base:
+        dom = _rendered(f"{base}/api/docs", tmp_path / "profile")
+    assert re.search(r'<button class="btn authorize[^"]*"', dom)
+    assert 'id="operations-Partij-listPartijen"' in dom
+    assert "authorization__btn" in dom  # the lock of an operation that needs credentials

@@ -18,6 +18,7 @@ from starlette.testclient import TestClient
 
 from gateway_core import __version__
 from gateway_core.cli import main
+from gateway_core.sections import read_auth
 
 KIC = "/api/kic/v1"
 PARTIJ_ID = "d89b93c9-e44c-5dad-b15a-1d9c929aba0c"  # the demo Partij with BSN 999993653
@@ -75,7 +76,8 @@ def test_every_route_and_only_those_are_documented(
 ) -> None:
     """A documented method is served; any other answers 405 with the documented ones in Allow."""
     endpoints = list(document["paths"])
-    assert len(endpoints) == 20  # 10 collections and their items
+    # 13 collections and their items (3 of them facades), and 10 audit trails
+    assert len(endpoints) == 36
     for path in endpoints:
         documented = {m for m in document["paths"][path] if m in METHODS}
         url = KIC + path.replace("{id}", str(uuid.uuid4()))
@@ -125,6 +127,7 @@ def test_parameter_names_are_lower_camel_case(document: dict[str, Any]) -> None:
         for operation in item.values()
         if isinstance(operation, dict)
         for p in operation.get("parameters", [])
+        if p["in"] == "query"
     }
     assert names and all(re.fullmatch(r"[a-z][a-z0-9]*([A-Z][a-z0-9]*)*", n) for n in names)
 
@@ -288,3 +291,114 @@ def test_an_id_in_a_body_must_equal_the_url_id(
         assert refused.json()["invalidParams"][0]["name"] == "id"
         document = client.get("/api/openapi.json").json()
     assert "equals the id in the URL" in document["paths"]["/book/{id}"][method]["description"]
+
+
+# -- what the gateway layer added: security, audit trails, ETags, CSV, facades --------------------
+
+
+def test_without_auth_the_document_has_no_security(document: dict[str, Any]) -> None:
+    assert "securitySchemes" not in document["components"]
+    assert all(
+        "security" not in operation and "401" not in operation["responses"]
+        for item in document["paths"].values()
+        for operation in item.values()
+        if isinstance(operation, dict) and "responses" in operation
+    )
+
+
+def test_with_auth_every_operation_names_its_scope(tmp_path: Path, book_schemas: Path) -> None:
+    auth = {
+        "anonymous": ["schemas.*.GET"],
+        "clients": [{"id": "kiss", "api_key": "sleutel", "scopes": ["schemas.*.*"]}],
+    }
+    with make_client(tmp_path, [book_schemas], auth=read_auth(auth, "test")) as client:
+        answer = client.get("/api/openapi.json")
+        assert answer.status_code == 200  # open without credentials
+        secured = answer.json()
+    validate(secured)
+    schemes = secured["components"]["securitySchemes"]
+    assert schemes["apiKey"] == {**schemes["apiKey"], "type": "apiKey", "name": "Authorization"}
+    assert schemes["jwt"]["scheme"] == "bearer" and schemes["jwt"]["bearerFormat"] == "JWT"
+    path = next(p for p in secured["paths"] if p.endswith("{id}") and "audittrail" not in p)
+    read, delete = secured["paths"][path]["get"], secured["paths"][path]["delete"]
+    assert {} in read["security"]  # anonymous may read
+    assert {} not in delete["security"]
+    (scope,) = delete["security"][0]["apiKey"]
+    assert scope.startswith("schemas.https://") and scope.endswith(".DELETE")
+    assert delete["security"][:2] == [{"apiKey": [scope]}, {"jwt": [scope]}]
+    assert {"401", "403"} <= set(delete["responses"])
+
+
+def test_items_document_etags_and_conditional_requests(
+    demo_client: TestClient, document: dict[str, Any]
+) -> None:
+    item = document["paths"]["/partijen/{id}"]
+    assert "ETag" in item["get"]["responses"]["200"]["headers"]
+    assert "304" in item["get"]["responses"]
+    assert "If-None-Match" in {p["name"] for p in item["get"]["parameters"]}
+    for method in ("patch", "delete"):
+        assert "412" in item[method]["responses"]
+        assert "If-Match" in {p["name"] for p in item[method]["parameters"]}
+    read = demo_client.get(f"{KIC}/partijen/{PARTIJ_ID}")
+    again = demo_client.get(
+        f"{KIC}/partijen/{PARTIJ_ID}", headers={"If-None-Match": read.headers["ETag"]}
+    )
+    assert again.status_code == 304 and again.headers["ETag"] == read.headers["ETag"]
+    version = next(p for p in item["get"]["parameters"] if p["name"] == "version")
+    assert version["schema"]["minimum"] == 1
+    assert demo_client.get(f"{KIC}/partijen/{PARTIJ_ID}", params={"version": 1}).status_code == 200
+
+
+def test_the_audit_trail_is_documented_and_answers_as_described(
+    demo_client: TestClient, document: dict[str, Any]
+) -> None:
+    operation = document["paths"]["/partijen/{id}/audittrail"]["get"]
+    assert operation["operationId"] == "listPartijenAuditTrail"
+    trail = demo_client.get(f"{KIC}/partijen/{PARTIJ_ID}/audittrail", params={"limit": 100})
+    assert trail.status_code == 200
+    schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    assert conforms(document, schema, trail.json()) == []
+    assert trail.json()["results"][-1]["action"] == "create"  # newest first
+    assert "/klanten/{id}/audittrail" not in document["paths"]  # a facade has none
+    assert demo_client.get(f"{KIC}/klanten/{PARTIJ_ID}/audittrail").status_code == 404
+
+
+def test_lists_document_the_csv_export(demo_client: TestClient, document: dict[str, Any]) -> None:
+    operation = document["paths"]["/partijen"]["get"]
+    assert set(operation["responses"]["200"]["content"]) == {"application/json", "text/csv"}
+    parameters = {p["name"]: p for p in operation["parameters"]}
+    assert parameters["format"]["schema"]["enum"] == ["json", "csv"]
+    assert parameters["delimiter"]["schema"]["default"] == ";"
+    export = demo_client.get(f"{KIC}/partijen", params={"format": "csv", "delimiter": ","})
+    assert export.headers["content-type"].startswith("text/csv")
+    assert export.text.lstrip("\ufeff").startswith("id,_self.dateCreated")
+    facade = document["paths"]["/klanten"]["get"]
+    assert set(facade["responses"]["200"]["content"]) == {"application/json"}
+    assert demo_client.get(f"{KIC}/klanten", params={"format": "csv"}).status_code == 406
+
+
+def test_facades_are_described_in_their_own_shapes(
+    demo_client: TestClient, document: dict[str, Any]
+) -> None:
+    klanten = document["paths"]["/klanten"]
+    assert klanten["get"]["tags"] == ["Klant"]
+    body = klanten["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body == component("KlantInput")
+    schemas = document["components"]["schemas"]
+    assert "id" not in schemas["KlantInput"]["properties"]  # read-only members are not sent
+    assert schemas["KlantPatch"].get("required") is None
+    filters = next(p for p in klanten["get"]["parameters"] if p["name"] == "filter")
+    known = filters["schema"]["properties"]
+    assert known["embedded.subjectIdentificatie.inpBsn"] == {"type": "string"}
+    assert known["subjectType"]["enum"] == ["persoon", "organisatie", "contactpersoon"]
+    found = demo_client.get(
+        f"{KIC}/klanten", params={"embedded.subjectIdentificatie.inpBsn": "999993653"}
+    )
+    schema = klanten["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert found.json()["count"] == 1
+    assert conforms(document, schema, found.json()) == []
+    # what the document refuses, the gateway refuses, naming the facade's field
+    refused = demo_client.post(f"{KIC}/klanten", json={"klantnummer": "12a"})
+    assert refused.status_code == 400
+    assert [p["name"] for p in refused.json()["invalidParams"]] == ["klantnummer"]
+    assert conforms(document, schemas["KlantInput"], {"klantnummer": "12a"}) != []

@@ -36,6 +36,7 @@ from gateway_core.openapi.names import COMPONENT_SCHEMAS
 from gateway_core.query import arrays_of
 from gateway_core.relations import RelationModel
 from gateway_core.schemas.paths import RELATION_KEYWORD, PathInfo
+from gateway_core.schemas.variants import nullable
 
 OUTPUT, INPUT, PATCH, NEW, BY_ID = "", "Input", "Patch", "New", "ById"
 MERGE, STORED, STORED_MERGE = "Merge", "Stored", "StoredMerge"
@@ -70,7 +71,38 @@ _BSN = "^[0-9]{9}$"
 _REFS = re.compile(r'"\$ref": "([^"]+)"')
 UUID_STRING: dict[str, Any] = {"type": "string", "format": "uuid"}
 
+AUDIT_ENTRY = "AuditEntry"
 SHARED_SCHEMAS: dict[str, Any] = {
+    AUDIT_ENTRY: {
+        "title": AUDIT_ENTRY,
+        "type": "object",
+        "description": "one create, change or delete of an object (docs/governance.md)",
+        "required": ["id", "when", "action", "client", "version", "request", "changes"],
+        "properties": {
+            "id": UUID_STRING,
+            "when": {"type": "string", "format": "date-time"},
+            "action": {
+                "type": "string",
+                "enum": ["create", "update", "partial_update", "delete"],
+            },
+            "client": {
+                "type": ["string", "null"],
+                "description": "the client that made the change; null: anonymous",
+            },
+            "version": {"type": "integer", "minimum": 1, "description": "the version it made"},
+            "request": {"type": "string", "description": "the id of the request"},
+            "changes": {
+                "type": "array",
+                "description": "every changed dotted path; an array or a value that changed "
+                "kind is one path with its whole old and new value",
+                "items": {
+                    "type": "object",
+                    "required": ["path", "old", "new"],
+                    "properties": {"path": {"type": "string"}, "old": {}, "new": {}},
+                },
+            },
+        },
+    },
     "SelfMetadata": {
         "title": "SelfMetadata",
         "type": "object",
@@ -89,6 +121,15 @@ SHARED_SCHEMAS: dict[str, Any] = {
             },
             "dateCreated": {"type": "string", "format": "date-time"},
             "dateModified": {"type": "string", "format": "date-time"},
+            "owner": {
+                "type": ["string", "null"],
+                "description": "the client that created the object; null: anonymous",
+            },
+            "version": {
+                "type": "integer",
+                "minimum": 1,
+                "description": "1 when created, one more with every change (the ETag's first part)",
+            },
         },
         "additionalProperties": False,
     },
@@ -125,20 +166,6 @@ SHARED_SCHEMAS: dict[str, Any] = {
 
 def ref(name: str) -> dict[str, str]:
     return {"$ref": f"{COMPONENT_SCHEMAS}{name}"}
-
-
-def nullable(schema: dict[str, Any]) -> dict[str, Any]:
-    """`schema` or `null`, its description kept outside the `anyOf`."""
-    inner = dict(schema)
-    description = inner.pop("description", None)
-    if "anyOf" in inner and len(inner) == 1:
-        choices = [*inner["anyOf"], {"type": "null"}]
-    else:
-        choices = [inner, {"type": "null"}]
-    result: dict[str, Any] = {"anyOf": choices}
-    if description:
-        result["description"] = description
-    return result
 
 
 def _without_meaningful_siblings(node: dict[str, Any]) -> dict[str, Any]:

@@ -3,20 +3,28 @@ schemas, relation model and path table that the routes, the validator and the qu
 
 The server URL is the base path plus the route prefix all endpoints share (`/api/kic/v1`, with
 the major version, for the customer-interaction plugin); paths are relative to it. The gateway's
-own routes (`/health`, the `/api` index, this document, the API page) are outside that URL and
-are described in docs/api.md, not here: a generated client has one base URL.
+own routes (`/health`, the `/api` index, this document, the API page, `/api/admin/outbox`) are
+outside that URL and are described in docs/api.md, not here: a generated client has one base URL.
+
+With `auth` configured the document has two security schemes, `apiKey` (`Authorization: Token
+<key>`) and `jwt` (`Authorization: Bearer <jwt>`, HS256), and every operation requires either of
+them with its scope (`schemas.<$id>.<METHOD>`, as the role names OpenAPI 3.1 allows for such
+schemes), or nothing where the `anonymous` scopes grant the operation.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
+from gateway_core.context import Principal, scope_for
 from gateway_core.manifest import Endpoint
-from gateway_core.openapi.components import VARIANTS, SchemaComponents, url_pattern
+from gateway_core.openapi.components import AUDIT_ENTRY, VARIANTS, SchemaComponents, url_pattern
+from gateway_core.openapi.facades import FacadeDoc, facade_components, query_mapped
 from gateway_core.openapi.names import COMPONENT_SCHEMAS, component_names
 from gateway_core.openapi.operations import EndpointView, endpoint_path_items
 from gateway_core.openapi.parameters import (
@@ -24,11 +32,29 @@ from gateway_core.openapi.parameters import (
     order_parameter,
     paging_parameters,
     projection_parameters,
+    reserved,
     search_parameter,
 )
 from gateway_core.openapi.responses import shared_components
 from gateway_core.relations import RelationModel
 from gateway_core.schemas.paths import PathInfo
+
+SECURITY_SCHEMES = {
+    "apiKey": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Authorization",
+        "description": "`Token <key>`: an API key of a client configured in gateway.yaml",
+    },
+    "jwt": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "an HS256 JWT signed with a client's secret (`client_id` or `iss` names "
+        "the client)",
+    },
+}
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 OPENAPI_VERSION = "3.1.0"
 
@@ -43,6 +69,9 @@ class ApiInfo:
     max_body_bytes: int
     contact: Mapping[str, str] = field(default_factory=dict)  # name, email, url
     description: str = ""
+    # what a caller without credentials may do; None: no `auth` configured, everything is open
+    anonymous: Principal | None = None
+    facades: Mapping[str, FacadeDoc] = field(default_factory=dict)  # by endpoint route
 
 
 def server_path(base_path: str, endpoints: Iterable[Endpoint]) -> str:
@@ -70,7 +99,13 @@ class _Builder:
         self.paths = paths
         self.info = info
         self.server = server_path(info.base_path, endpoints)
-        self.names = component_names(self.types.values(), VARIANTS, ("SelfMetadata", "Problem"))
+        shapes = {s.id: s for doc in info.facades.values() for s in (doc.shape, doc.input_shape)}
+        self.names = component_names(
+            [*self.types.values(), *shapes.values()],
+            VARIANTS,
+            ("SelfMetadata", "Problem", "InvalidParam", AUDIT_ENTRY),
+        )
+        self.shapes = shapes
         self.components = SchemaComponents(
             relations, self.names, {e.schema_id for e in endpoints}, self._url_pattern, paths
         )
@@ -89,31 +124,61 @@ class _Builder:
                 chains += [f"{relation.path}.{c}" for c in self._chains(relation.target, depth - 1)]
         return chains
 
+    def _security(self, schema_id: str) -> dict[str, list[dict[str, list[str]]]] | None:
+        anonymous = self.info.anonymous
+        if anonymous is None:
+            return None
+        requirements: dict[str, list[dict[str, list[str]]]] = {}
+        for method in _METHODS:
+            scope = [scope_for(schema_id, method)]
+            needed: list[dict[str, list[str]]] = [{"apiKey": scope}, {"jwt": scope}]
+            requirements[method] = [*needed, {}] if anonymous.may(schema_id, method) else needed
+        return requirements
+
     def view(self, endpoint: Endpoint) -> EndpointView:
         schema_id = endpoint.schema_id
         paths = self.paths.get(schema_id, {})
-        projection = projection_parameters(paths, self._chains(schema_id))
         route = f"{self.info.base_path}{endpoint.route}".removeprefix(self.server)
-        return EndpointView(
+        object_type = self.types[schema_id]
+        paging = paging_parameters(paths, self.info.default_limit, self.info.max_limit)
+        projection = projection_parameters(paths, self._chains(schema_id))
+        view = EndpointView(
             schema_id=schema_id,
             component=self.names[schema_id],
-            title=self.types[schema_id].title,
+            title=object_type.title,
             route=route or "/",
             methods=endpoint.methods,
             list_parameters=[
-                *paging_parameters(paths, self.info.default_limit, self.info.max_limit),
+                *paging,
                 order_parameter(paths),
                 search_parameter(paths),
                 *projection,
                 *filter_parameters(paths),
             ],
             item_parameters=projection,
+            trail_parameters=paging,
+            security=self._security(schema_id),
+            audited=object_type.audited,
+            option_names={n: reserved(n, paths) for n in ("version", "format", "delimiter")},
+        )
+        facade = self.info.facades.get(endpoint.route)
+        if facade is None:
+            return view
+        return dataclasses.replace(
+            view,
+            component=self.names[facade.shape.id],
+            input_component=self.names[facade.input_shape.id],
+            title=facade.shape.title,
+            list_parameters=[*paging, *query_mapped(facade)],
+            item_parameters=[],
+            facade=True,
         )
 
     def tags(self) -> list[dict[str, str]]:
         tags: dict[str, str] = {}
         for endpoint in self.endpoints:
-            object_type = self.types[endpoint.schema_id]
+            facade = self.info.facades.get(endpoint.route)
+            object_type = facade.shape if facade is not None else self.types[endpoint.schema_id]
             description = object_type.schema.get("description")
             tags.setdefault(
                 object_type.title,
@@ -135,8 +200,11 @@ class _Builder:
         paths: dict[str, Any] = {}
         for endpoint in self.endpoints:
             paths.update(endpoint_path_items(self.view(endpoint)))
-        components = {"schemas": self.components.all(), **shared_components(self.info.version)}
+        schemas = {**self.components.all(), **facade_components(self.shapes, self.names)}
+        components = {"schemas": schemas, **shared_components(self.info.version)}
         components["schemas"] = _used_schemas(components["schemas"], [paths, components])
+        if self.info.anonymous is not None:
+            components["securitySchemes"] = SECURITY_SCHEMES
         return {
             "openapi": OPENAPI_VERSION,
             "jsonSchemaDialect": "https://spec.openapis.org/oas/3.1/dialect/base",

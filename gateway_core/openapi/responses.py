@@ -23,10 +23,22 @@ PROBLEMS: dict[str, tuple[str, str]] = {
         "malformed JSON, an invalid document (`invalidParams` names every field), or a query "
         "parameter that cannot mean anything (unknown path or operator, wrong type, out of range)",
     ),
+    "401": (
+        "Unauthorized",
+        "no credentials, or credentials that do not hold (`Authorization: Token <key>` or "
+        "`Bearer <jwt>`); the answer carries `WWW-Authenticate`",
+    ),
+    "403": ("Forbidden", "the credentials hold but lack the scope this operation needs (named)"),
     "404": ("NotFound", "no object with this id"),
+    "406": ("NotAcceptable", "the answer cannot be given in the media type asked for"),
     "409": (
         "Conflict",
         "the object is still referred to by objects that cannot let go of it (they are named)",
+    ),
+    "412": (
+        "PreconditionFailed",
+        "`If-Match` names a version the object no longer has: it changed since it was read, and "
+        "nothing was changed now",
     ),
     "413": ("PayloadTooLarge", "the body is larger than the configured limit"),
     "415": ("UnsupportedMediaType", "the body is not JSON"),

@@ -249,3 +249,13 @@ def _to_params(error: ValidationError) -> list[InvalidParam]:
         allowed = ", ".join(repr(v) for v in value)
         return [InvalidParam(dotted(base), "enum", f"must be one of {allowed}")]
     return [InvalidParam(dotted(base), keyword, error.message)]
+
+
+def schema_checker(schema: dict[str, Any]) -> Callable[[Any], list[InvalidParam]]:
+    """Every problem of a document against a self-contained JSON Schema (a facade's shape)."""
+    validator = Draft202012Validator(schema, format_checker=format_checker())
+
+    def check(document: Any) -> list[InvalidParam]:
+        return [param for error in validator.iter_errors(document) for param in _to_params(error)]
+
+    return check

@@ -362,15 +362,18 @@ def create_app(
         messages = await outbox_messages(opened, status)
         return JSON({"results": [{"id": m.id, **m.data} for m in messages], "count": len(messages)})
 
-    routes: list[BaseRoute] = [
+    own: list[BaseRoute] = [
         Route("/health", health),
         Route(base or "/", api),
         Route(f"{base}/openapi.json", openapi_json),
         Route(f"{base}/openapi.yaml", openapi_yaml),
         Route(f"{base}/admin/outbox", outbox),
         *docs_routes(base, gateway.title),
-        endpoint_routes,
     ]
+    # the endpoints first: Starlette tries routes in order, and nearly every request is for one
+    # (the gateway's own paths stay theirs: CurrentRoutes leaves them alone)
+    endpoint_routes.reserved = frozenset(r.path for r in own if isinstance(r, Route))
+    routes: list[BaseRoute] = [endpoint_routes, *own]
 
     async def reload_schemas() -> None:
         await reload_runtime(app, settings, opened, http, delivery, endpoint_routes)

@@ -307,13 +307,14 @@ def endpoint_handlers(
     async def list_objects(request: Request, context: RequestContext) -> Response:
         gateway = service(request)
         params, options = response_options.split(query_params(request))
+        separator = delimiter(options.get("_delimiter"))  # refused when wrong, CSV or not
         if wants_csv(request, options):
             if facade is not None:
                 raise NotAcceptable(
                     "This endpoint answers JSON only; CSV exports are offered by the endpoints "
                     "of the objecttype itself."
                 )
-            return await export(request, context, params, options)
+            return await export(request, context, params, separator)
         if facade is not None:
             params = facade.query_in(params)
         page, query = await gateway.list(schema_id, params, context, endpoint)
@@ -332,10 +333,9 @@ def endpoint_handlers(
         request: Request,
         context: RequestContext,
         params: list[tuple[str, str]],
-        options: dict[str, str],
+        separator: str,
     ) -> Response:
         gateway = service(request)
-        separator = delimiter(options.get("_delimiter"))
         query = await gateway.list_query(schema_id, params, context, endpoint, whole=True)
         header = columns(gateway.paths(schema_id), query.fields)
         chunks = csv_chunks(header, gateway.stream(schema_id, query, context), separator)
@@ -518,10 +518,13 @@ class CurrentRoutes(BaseRoute):
     """The endpoint routes of the schema set in force: `current` is replaced whole when the
     schema folders are reloaded (a request matched before the swap finishes on the old set)."""
 
-    def __init__(self, current: EndpointRoutes) -> None:
+    def __init__(self, current: EndpointRoutes, reserved: frozenset[str] = frozenset()) -> None:
         self.current = current
+        self.reserved = reserved  # the gateway's own paths, never an endpoint's
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope.get("path") in self.reserved:
+            return Match.NONE, {}
         return self.current.matches(scope)
 
     def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:

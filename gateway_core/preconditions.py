@@ -10,6 +10,7 @@ write's serialised section, and answers 412 when it is stale; `*` asks only that
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 
 from gateway_core.errors import BadRequest, InvalidParam, PreconditionFailed
@@ -31,9 +32,13 @@ def not_modified(if_none_match: str | None, current: str) -> bool:
     return "*" in tags or current in tags
 
 
+_TAG = re.compile(r'"([0-9]+)-[^",]*"')
+
+
 def _version(tag: str) -> int | None:
-    digits = tag.strip('"').split("-", 1)[0]
-    return int(digits) if digits.isdigit() else None
+    """The version of an ETag as this API makes them (`"<version>-<digest>"`), else None."""
+    found = _TAG.fullmatch(tag)
+    return int(found.group(1)) if found else None
 
 
 def if_match(header: str | None) -> Callable[[StoredObject], None] | None:

@@ -18,7 +18,7 @@ from gateway_core.audit import audit_entries, version_of
 from gateway_core.context import RequestContext, scope_for
 from gateway_core.documents import values_at
 from gateway_core.embedding import Renderer
-from gateway_core.errors import BadRequest, Forbidden, InvalidParam, NotFound
+from gateway_core.errors import BadRequest, Forbidden, InvalidParam, NotFound, ValidationFailed
 from gateway_core.events import (
     POST_READ,
     POST_WRITE,
@@ -100,6 +100,7 @@ class ObjectService:
         self.store = store
         self._default_limit = default_limit
         self._max_limit = max_limit
+        self._no_options = ListQuery(limit=default_limit)
         self._clock = clock
         self._validators = validators_for(self.schemas)
         self._paths: dict[str, dict[str, PathInfo]] = {}
@@ -353,8 +354,6 @@ class ObjectService:
         async def once(alone: bool) -> tuple[StoredObject, list[ObjectChange]]:
             plan = self._plan(context)
             current = await self._current(plan, schema_id, object_id)
-            if precondition is not None:
-                precondition(current)
             wanted = new_data(current)
             if not alone and self._changes_others(schema_id, current.data, wanted):
                 raise _ChangesOthers
@@ -367,6 +366,12 @@ class ObjectService:
             plan.problems += problems
             plan.primary = (schema_id, object_id)
             record = await plan.update(schema_id, current, data)
+            if precondition is not None:
+                # an invalid body is a 400 whatever the version; then If-Match (412), still
+                # inside the serialised section, so nothing can change in between
+                if plan.problems:
+                    raise ValidationFailed(list(plan.problems))
+                precondition(current)
             return record, await self._commit(plan, context)
 
         try:
@@ -546,6 +551,8 @@ class ObjectService:
         endpoint: Endpoint | None = None,
     ) -> ListQuery:
         """`_fields` and `_extend` for a single object; any other parameter is a 400."""
+        if not params:  # most reads: nothing to parse or check
+            return self._no_options
         query = parse_list_query(
             params, self.paths(schema_id), self._default_limit, self._max_limit
         )

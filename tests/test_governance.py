@@ -184,6 +184,22 @@ def test_versions_and_etags(book_client: TestClient) -> None:
     assert garbage.status_code == 400
 
 
+def test_an_invalid_body_is_a_400_before_if_match_is_weighed(book_client: TestClient) -> None:
+    """What is wrong with the request itself comes first; a bare version is no ETag."""
+    book = book_client.post(BOOKS, json=valid_book()).json()
+    stale = '"999-0"'
+    invalid = book_client.patch(
+        f"{BOOKS}/{book['id']}", json={"pages": "many"}, headers={"If-Match": stale}
+    )
+    assert invalid.status_code == 400
+    assert invalid.json()["invalidParams"][0]["name"] == "pages"
+    assert book_client.patch(
+        f"{BOOKS}/{book['id']}", json={"pages": 5}, headers={"If-Match": stale}
+    ).status_code == 412
+    bare = book_client.patch(f"{BOOKS}/{book['id']}", json={"pages": 5}, headers={"If-Match": "1"})
+    assert bare.status_code == 400
+
+
 def test_an_earlier_version_is_shown_with_version(book_client: TestClient) -> None:
     book = book_client.post(BOOKS, json=valid_book(pages=100)).json()
     book_client.patch(f"{BOOKS}/{book['id']}", json={"pages": 200})

@@ -253,3 +253,24 @@ def test_the_originals_method_lists(client: TestClient, path: str, allowed: str)
             assert refused.headers["allow"] == allowed.replace(", POST", "")
     refused = client.request("DELETE", f"{KIC}/{path}")
     assert refused.status_code == 405
+
+
+def test_a_facade_patch_keeps_what_it_does_not_show(client: TestClient) -> None:
+    """A contactmoment does not show the klantcontact's bijlagen; patching it keeps them."""
+    bijlage = client.get(f"{KIC}/bijlagen", params={"_limit": 1}).json()["results"][0]
+    klantcontact = bijlage["klantcontact"]
+    patched = client.patch(f"{KIC}/contactmomenten/{klantcontact}", json={"tekst": "Aangevuld"})
+    assert patched.status_code == 200, patched.text
+    after = client.get(f"{KIC}/klantcontacten/{klantcontact}").json()
+    assert after["inhoud"] == "Aangevuld"
+    assert bijlage["id"] in after["bijlagen"]
+
+
+def test_facade_query_values_are_checked(client: TestClient) -> None:
+    """The query parameters a facade's query mapping reads are checked against its shape."""
+    refused = client.get(f"{KIC}/klanten", params={"subjectType": "iets", "klantnummer": "12a"})
+    assert refused.status_code == 400
+    assert {p["name"] for p in refused.json()["invalidParams"]} == {"subjectType", "klantnummer"}
+    order = client.get(f"{KIC}/klanten", params={"_order[achternaam]": "omhoog"})
+    assert order.status_code == 400
+    assert client.get(f"{KIC}/klanten", params={"subjectType": "persoon"}).status_code == 200

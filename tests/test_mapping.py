@@ -264,3 +264,15 @@ def test_gateway_mapping_test_prints_the_result(
     bad = mapping_file(tmp_path / "m", "bad", {"x": "{{ 1 / 0 }}"})
     assert main(["mapping", "test", str(bad), str(data), "--plugin", "customer-interaction"]) == 1
     assert "at 'x'" in capsys.readouterr().err
+
+
+def test_an_int_cast_is_exact_and_bounded(tmp_path: Path) -> None:
+    """A long number is not rounded through a float, and one beyond 64 bits (more than JSON
+    stores and PostgreSQL's bigint hold) is not converted: left as text, validation refuses it."""
+    cast = {"n": "int"}
+    assert apply(tmp_path, {"n": "v"}, {"v": "9007199254740993"}, cast=cast) == {
+        "n": 9007199254740993
+    }
+    assert apply(tmp_path, {"n": "v"}, {"v": "-42"}, cast=cast) == {"n": -42}
+    huge = "97189886833911809129379407820"
+    assert apply(tmp_path, {"n": "v"}, {"v": huge}, cast=cast) == {"n": huge}

@@ -1,5 +1,5 @@
 """Facade endpoints in the document: their shapes (a JSON Schema in a plugin's `Facade/` folder)
-as components `T`, `TInput` and `TPatch` (the variants of schemas/variants.py, which the gateway
+as components `T` (the output variant), `TInput` and `TPatch` (the variants of schemas/variants.py, which the gateway
 checks bodies against), and the query parameters their query mapping reads.
 """
 
@@ -13,6 +13,7 @@ from gateway_core.openapi.components import INPUT, PATCH
 from gateway_core.schemas.registry import ObjectType
 from gateway_core.schemas.variants import (
     input_variant,
+    output_variant,
     patch_variant,
     query_schema,
     without_meta,
@@ -32,7 +33,7 @@ def facade_components(shapes: Mapping[str, ObjectType], names: Mapping[str, str]
         name = names[shape_id]
         schema = without_meta(shape.schema)
         described = {"description": schema.get("description") or shape.title}
-        components[name] = {"title": name, **schema, **described}
+        components[name] = {"title": name, **output_variant(schema), **described}
         components[name + INPUT] = {"title": name + INPUT, **input_variant(schema), **described}
         components[name + PATCH] = {"title": name + PATCH, **patch_variant(schema), **described}
     return components

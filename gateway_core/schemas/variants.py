@@ -3,6 +3,9 @@ what a POST/PUT body and a PATCH body must look like. The OpenAPI document descr
 variants, and the facade endpoints check bodies against the same ones, so what is documented is
 what is accepted.
 
+- output: as answers show it. A property may say how answers differ with `x-output` (keywords
+  replaced; `null` removes one): objects written through other endpoints may hold values this
+  shape would not take (a negative `nummer` shown as a klantnummer).
 - input: the `readOnly` properties left out (a body may still carry them; they are ignored).
 - patch (RFC 7396): nothing required at the top level; `null` removes an optional property; an
   object below it is merged into the stored one, which may be absent, so it is complete (its
@@ -16,6 +19,8 @@ import copy
 from typing import Any
 
 _META = ("$schema", "$id", "version", "title")
+_LITERAL = ("enum", "const", "default", "examples", "example")
+OUTPUT_KEYWORD = "x-output"
 
 
 def nullable(schema: dict[str, Any]) -> dict[str, Any]:
@@ -37,6 +42,24 @@ def without_meta(schema: dict[str, Any]) -> dict[str, Any]:
     return {k: copy.deepcopy(v) for k, v in schema.items() if k not in _META}
 
 
+def output_variant(node: Any) -> Any:
+    if isinstance(node, list):
+        return [output_variant(child) for child in node]
+    if not isinstance(node, dict):
+        return node
+    result = {
+        key: copy.deepcopy(value) if key in _LITERAL else output_variant(value)
+        for key, value in node.items()
+        if key != OUTPUT_KEYWORD
+    }
+    for key, value in (node.get(OUTPUT_KEYWORD) or {}).items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = copy.deepcopy(value)
+    return result
+
+
 def input_variant(node: Any) -> Any:
     if isinstance(node, list):
         return [input_variant(child) for child in node]
@@ -50,13 +73,13 @@ def input_variant(node: Any) -> Any:
         else None
     )
     for key, value in node.items():
-        if key == "readOnly":
+        if key in ("readOnly", OUTPUT_KEYWORD):
             continue
         if key == "properties" and writable is not None:
             result[key] = {n: input_variant(s) for n, s in value.items() if n in writable}
         elif key == "required" and writable is not None and isinstance(value, list):
             result[key] = [name for name in value if name in writable]
-        elif key in ("enum", "const", "default", "examples", "example"):
+        elif key in _LITERAL:
             result[key] = copy.deepcopy(value)
         else:
             result[key] = input_variant(value)

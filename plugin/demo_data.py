@@ -353,8 +353,8 @@ def build() -> dict[str, tuple[str, list[dict[str, Any]]]]:
                 "onderwerp": ONDERWERPEN[i % len(ONDERWERPEN)],
                 "berichtType": "notificatie",
                 "berichttekst": "U heeft een nieuw bericht in Mijn Zaken. Log in om het te lezen.",
-                "publicatieDatum": iso(i, 8),
-                "aanmaakDatum": iso(i, 7),
+                "publicatieDatum": iso(i)[:10],  # dates (format: date), as the ADR reads `...Datum`
+                "aanmaakDatum": iso(i)[:10],
                 "referentie": f"BER-2026-{i + 1:04d}",
                 "batchID": f"batch-{i // 10 + 1}",
             }

@@ -193,9 +193,12 @@ def test_an_invalid_body_is_a_400_before_if_match_is_weighed(book_client: TestCl
     )
     assert invalid.status_code == 400
     assert invalid.json()["invalidParams"][0]["name"] == "pages"
-    assert book_client.patch(
-        f"{BOOKS}/{book['id']}", json={"pages": 5}, headers={"If-Match": stale}
-    ).status_code == 412
+    assert (
+        book_client.patch(
+            f"{BOOKS}/{book['id']}", json={"pages": 5}, headers={"If-Match": stale}
+        ).status_code
+        == 412
+    )
     bare = book_client.patch(f"{BOOKS}/{book['id']}", json={"pages": 5}, headers={"If-Match": "1"})
     assert bare.status_code == 400
 

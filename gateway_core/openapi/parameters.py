@@ -138,7 +138,9 @@ def _equality_value(kind: str) -> dict[str, Any]:
     if kind == "date-time":
         return {"anyOf": [_DATE_TIME, _DATE, _CONTAINS, _NULL_TESTS]}
     if kind == "date":
-        return {"anyOf": [_DATE, _CONTAINS, _NULL_TESTS]}
+        # the format also at the top (it constrains strings only), as the ADR linter asks of a
+        # `...Datum` (nlgov:specify-format-for-date-and-time)
+        return {"format": "date", "anyOf": [_DATE, _CONTAINS, _NULL_TESTS]}
     return {"type": "string"}
 
 

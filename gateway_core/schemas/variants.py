@@ -32,6 +32,8 @@ def nullable(schema: dict[str, Any]) -> dict[str, Any]:
     else:
         choices = [inner, {"type": "null"}]
     result: dict[str, Any] = {"anyOf": choices}
+    if isinstance(inner.get("format"), str):  # it constrains strings only: `null` still passes
+        result["format"] = inner["format"]
     if description:
         result["description"] = description
     return result

@@ -274,3 +274,9 @@ def test_facade_query_values_are_checked(client: TestClient) -> None:
     order = client.get(f"{KIC}/klanten", params={"_order[achternaam]": "omhoog"})
     assert order.status_code == 400
     assert client.get(f"{KIC}/klanten", params={"subjectType": "persoon"}).status_code == 200
+    not_a_reference = client.get(f"{KIC}/klantcontactmomenten", params={"klant": "abc"})
+    assert not_a_reference.status_code == 400
+    by_url = client.get(
+        f"{KIC}/klantcontactmomenten", params={"klant": f"{KIC}/klanten/{DEMO_PARTIJ}"}
+    )
+    assert by_url.status_code == 200

@@ -138,6 +138,12 @@ def _query_value(node: dict[str, Any] | None) -> dict[str, Any]:
     """A query value's schema from a property's: its constraints, one non-null type, as text."""
     if node is None:
         return {"type": "string"}
+    choices = node.get("anyOf")
+    if isinstance(choices, list) and choices:  # a reference: an id or a URL
+        texts = [_query_value(c) for c in choices if isinstance(c, dict)]
+        return (
+            {"anyOf": texts} if all(t != {"type": "string"} for t in texts) else {"type": "string"}
+        )
     kept = {k: v for k, v in node.items() if k in ("type", "pattern", "enum", "format")}
     kinds = kept.get("type")
     if isinstance(kinds, list):

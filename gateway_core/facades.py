@@ -70,14 +70,16 @@ class Facade:
         ]
         return sorted(pairs, key=lambda pair: -len(pair[0]))
 
-    def body_in(self, body: Any) -> Any:
+    def body_in(self, body: Any, checked: bool = False) -> Any:
+        """The body mapped in; checked against the shape's input variant first, unless the caller
+        checked it already (a PATCH checks the patch, not the fields it does not touch)."""
         if self.config.in_body is None:
             return body
         if not isinstance(body, dict):
             kind = type(body).__name__ if body is not None else "null"
             raise BadRequest(f"The body must be a JSON object, got {kind}.")
         body = {k: v for k, v in body.items() if k not in self._read_only}
-        if self._check_input is not None and (problems := self._check_input(body)):
+        if not checked and self._check_input is not None and (problems := self._check_input(body)):
             raise ValidationFailed(problems)
         try:
             return self.mappings.apply(self.config.in_body, body)

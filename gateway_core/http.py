@@ -407,7 +407,8 @@ def endpoint_handlers(
             current = await gateway.read(schema_id, object_id, context)
             if check is not None:
                 check(current)
-            mapped = facade.body_in(merge_patch(await answer(gateway, context, current), patch))
+            shown = await answer(gateway, context, current)
+            mapped = facade.body_in(merge_patch(shown, patch), checked=True)
             data = {k: v for k, v in current.data.items() if k not in facade.written}
             data.update({k: v for k, v in mapped.items() if k not in ("id", "_self", "embedded")})
 

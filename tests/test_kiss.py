@@ -280,3 +280,26 @@ def test_facade_query_values_are_checked(client: TestClient) -> None:
         f"{KIC}/klantcontactmomenten", params={"klant": f"{KIC}/klanten/{DEMO_PARTIJ}"}
     )
     assert by_url.status_code == 200
+
+
+def test_a_facade_patch_is_not_refused_for_fields_it_does_not_touch(client: TestClient) -> None:
+    """A klantcontact written elsewhere with a nummer no contactmoment would take (negative) can
+    still be patched through /contactmomenten: the patch is checked, not the fields around it."""
+    created = client.post(
+        f"{KIC}/contactmomenten",
+        json={
+            "bronorganisatie": "7",
+            "registratiedatum": "2026-11-20T10:00:00+01:00",
+            "kanaal": "telefoon",
+            "onderwerp": "afval",
+        },
+    ).json()
+    assert (
+        client.patch(f"{KIC}/klantcontacten/{created['id']}", json={"nummer": -5}).status_code
+        == 200
+    )
+    patched = client.patch(f"{KIC}/contactmomenten/{created['id']}", json={"tekst": "Aangevuld"})
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["bronorganisatie"] == "-5"
+    refused = client.patch(f"{KIC}/contactmomenten/{created['id']}", json={"bronorganisatie": "-5"})
+    assert refused.status_code == 400  # what the patch itself says is still checked

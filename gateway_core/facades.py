@@ -139,7 +139,8 @@ def written_keys(mappings: Mappings, config: EndpointMapping) -> frozenset[str]:
     facade keeps the others (such as the other side of a two-way link) as they are."""
     if config.in_body is None:
         return frozenset()
-    return frozenset(rule.target.split(".")[0] for rule in mappings.get(config.in_body).rules)
+    rules = mappings.get(config.in_body).rules
+    return frozenset(rule.target.split(".")[0].replace("&#46;", ".") for rule in rules)
 
 
 def _refused(error: MappingError, status: int) -> ProblemError:

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,16 @@ def eventually(check: Callable[[], bool], what: str, timeout: float = 15) -> Non
         time.sleep(0.05)
 
 
+@contextmanager
+def watched_folder(
+    tmp_path: Path, folder: Path, database: str, caplog: pytest.LogCaptureFixture
+) -> Iterator[TestClient]:
+    """A gateway serving `folder` (holding the book schema), warnings captured."""
+    write_json(folder / "book.schema.json", BOOK_SCHEMA)
+    with caplog.at_level(logging.WARNING), make_client(tmp_path, [folder], database=database) as c:
+        yield c
+
+
 def served(client: TestClient, path: str) -> bool:
     return client.get(path).status_code == 200
 
@@ -40,11 +51,7 @@ def test_dropped_broken_and_removed_schemas(
     tmp_path: Path, database: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     folder = tmp_path / "schemas"
-    write_json(folder / "book.schema.json", BOOK_SCHEMA)
-    with (
-        caplog.at_level(logging.WARNING),
-        make_client(tmp_path, [folder], database=database) as client,
-    ):
+    with watched_folder(tmp_path, folder, database, caplog) as client:
         assert client.get("/api/magazine").status_code == 404
         assert client.post("/api/book", json=valid_book()).status_code == 201
 
@@ -76,11 +83,7 @@ def test_a_change_stored_objects_do_not_satisfy_is_reported_not_applied(
     tmp_path: Path, database: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     folder = tmp_path / "schemas"
-    write_json(folder / "book.schema.json", BOOK_SCHEMA)
-    with (
-        caplog.at_level(logging.WARNING),
-        make_client(tmp_path, [folder], database=database) as client,
-    ):
+    with watched_folder(tmp_path, folder, database, caplog) as client:
         first = client.post("/api/book", json=valid_book()).json()
         client.post("/api/book", json=valid_book(isbn="9780000000001", genre="poetry"))
         stricter: dict[str, Any] = {

@@ -1,6 +1,7 @@
 """Facade endpoints in the document: their shapes (a JSON Schema in a plugin's `Facade/` folder)
-as components `T` (the output variant), `TInput` and `TPatch` (the variants of schemas/variants.py, which the gateway
-checks bodies against), and the query parameters their query mapping reads.
+as components `T` (the output variant), `TInput` and `TPatch` (the variants of
+schemas/variants.py, which the gateway checks bodies against), and the query parameters their
+query mapping reads.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway_core.openapi.components import INPUT, PATCH
+from gateway_core.openapi.parameters import family
 from gateway_core.schemas.registry import ObjectType
 from gateway_core.schemas.variants import (
     input_variant,
@@ -45,15 +47,9 @@ def query_mapped(facade: FacadeDoc) -> list[dict[str, Any]]:
     name may be)."""
     if not facade.query:
         return []
-    return [
-        {
-            "name": "filter",
-            "in": "query",
-            "style": "form",
-            "explode": True,
-            "description": "Filters as the facade's clients send them, `name=value` (this "
-            "parameter's own name is not sent); `[like]`: contains; `_order[name]`: sort by it "
-            "(docs/mappings.md).",
-            "schema": query_schema(facade.shape.schema, facade.query),
-        }
-    ]
+    text = (
+        "Filters as the facade's clients send them, `name=value` (this parameter's own name is "
+        "not sent); `[like]`: contains; `_order[name]`: sort by it (docs/mappings.md)."
+    )
+    properties = query_schema(facade.shape.schema, facade.query)["properties"]
+    return [family("filter", properties, text)]

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway_core.openapi.components import INPUT, PATCH, UUID_STRING, ref
+from gateway_core.openapi.components import AUDIT_ENTRY, INPUT, PATCH, UUID_STRING, ref
 from gateway_core.openapi.names import camel, pascal
 from gateway_core.openapi.responses import (
     MERGE_PATCH,
@@ -98,6 +98,13 @@ def _operation(
     return operation
 
 
+def paging_headers(counted: str) -> dict[str, Any]:
+    return {
+        "X-Total-Count": header(f"the number of {counted}", {"type": "integer"}),
+        "Link": header("RFC 8288 first/prev/next/last page links"),
+    }
+
+
 def _option(view: EndpointView, name: str, schema: dict[str, Any], text: str) -> dict[str, Any]:
     documented = view.option_names.get(name, f"_{name}")
     also = f" (also `_{name}`)" if documented == name else ""
@@ -106,10 +113,7 @@ def _option(view: EndpointView, name: str, schema: dict[str, Any], text: str) ->
 
 def list_operation(view: EndpointView) -> dict[str, Any]:
     envelope = list_envelope(ref(view.component))
-    paging = {
-        "X-Total-Count": header("the number of matching objects", {"type": "integer"}),
-        "Link": header("RFC 8288 first/prev/next/last page links"),
-    }
+    paging = paging_headers("matching objects")
     if view.facade:
         return _operation(
             view,
@@ -261,11 +265,8 @@ def delete_operation(view: EndpointView) -> dict[str, Any]:
 
 
 def audit_trail_operation(view: EndpointView) -> dict[str, Any]:
-    envelope = list_envelope(ref("AuditEntry"))
-    paging = {
-        "X-Total-Count": header("the number of entries", {"type": "integer"}),
-        "Link": header("RFC 8288 first/prev/next/last page links"),
-    }
+    envelope = list_envelope(ref(AUDIT_ENTRY))
+    paging = paging_headers("entries")
     return _operation(
         view,
         "list",

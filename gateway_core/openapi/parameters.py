@@ -152,7 +152,8 @@ def _range_value(kind: str) -> dict[str, Any]:
     return _DATE
 
 
-def _family(name: str, properties: dict[str, Any], description: str) -> dict[str, Any]:
+def family(name: str, properties: dict[str, Any], description: str) -> dict[str, Any]:
+    """A form-exploded object parameter whose properties are the names really sent."""
     return {
         "name": name,
         "in": "query",
@@ -168,7 +169,7 @@ def filter_parameters(paths: Mapping[str, PathInfo]) -> list[dict[str, Any]]:
     candidates = filterable(paths)
     equality = {path: _equality_value(info.scalar_type) for path, info in candidates.items()}
     families = [
-        _family(
+        family(
             "filter",
             equality,
             "Filters `path=value` (this parameter's own name is not sent): equal to the value, "
@@ -190,7 +191,7 @@ def filter_parameters(paths: Mapping[str, PathInfo]) -> list[dict[str, Any]]:
             f"{path}[{operator}]": _range_value(info.scalar_type) for path, info in ordered.items()
         }
         families.append(
-            _family(
+            family(
                 name,
                 properties,
                 f"Filters `path[{operator}]=value` (this parameter's own name is not sent): "

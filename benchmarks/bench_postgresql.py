@@ -32,6 +32,7 @@ from bench import (  # noqa: E402
     PATCH_CONNECTIONS,
     SCENARIOS,
     SEARCH_CONNECTIONS,
+    Baseline,
     Load,
     Result,
     Server,
@@ -39,7 +40,6 @@ from bench import (  # noqa: E402
     choose_target,
     ensure_wrk,
     machine,
-    measure_baseline,
     ratio_target,
     rss_kb,
     run_scenarios,
@@ -89,7 +89,14 @@ def process_tree_rss(pid: int) -> int:
 
 
 def measure(
-    url: str, workers: int, target: Target, load: Load, work: Path, ids: list[str], bsns: list[str]
+    url: str,
+    workers: int,
+    target: Target,
+    load: Load,
+    work: Path,
+    ids: list[str],
+    bsns: list[str],
+    baseline: Baseline,
 ) -> WorkersRun:
     folder = Path(tempfile.mkdtemp(prefix=f"w{workers}-", dir=work))
     server = Server(gateway_serve(url, workers, target), target.environment, folder)
@@ -97,7 +104,7 @@ def measure(
     try:
         sample = warm_up(load, server.port, target.route, ids, bsns, seed=workers)
         run.rss_kb = process_tree_rss(server.process.pid)
-        run.results = run_scenarios(load, server.port, target.route, *sample)
+        run.results = run_scenarios(load, server.port, target.route, *sample, baseline)
     finally:
         server.stop()
     return run
@@ -110,10 +117,10 @@ def report(
     objects: int,
     migrate_s: float,
     database_mb: float,
-    baseline: Result,
     runs: list[WorkersRun],
     duration: float,
 ) -> str:
+    bare = [r.baseline_rps for run in runs for r in run.results.values()]
     lines = [
         "## PostgreSQL backend",
         "",
@@ -129,7 +136,8 @@ def report(
         f"- Load: {load.name}, {load.connections} connections ({SEARCH_CONNECTIONS} for "
         f"`_search`, {PATCH_CONNECTIONS} for the second PATCH), {duration:g} s per measurement; "
         "`gateway serve --workers N --database postgresql://...`. Baseline (bare Starlette, one "
-        f"worker, measured in the same run): {baseline.rps:,.0f} req/s.",
+        f"worker, served beside the gateway and measured right before each row with the same "
+        f"connections): {min(bare):,.0f} to {max(bare):,.0f} req/s.",
         "",
         "| workers | request | req/s | baseline req/s | of baseline | p50 ms | p99 ms | failed |",
         "|---:|---|---:|---:|---:|---:|---:|---:|",
@@ -137,9 +145,9 @@ def report(
     for run in runs:
         for scenario, result in run.results.items():
             lines.append(
-                f"| {run.workers} | {SCENARIOS[scenario]} | {result.rps:,.0f} | {baseline.rps:,.0f} "
-                f"| {result.rps / baseline.rps:.2f} | {result.p50_ms:.2f} | {result.p99_ms:.2f} "
-                f"| {result.failed} |"
+                f"| {run.workers} | {SCENARIOS[scenario]} | {result.rps:,.0f} "
+                f"| {result.baseline_rps:,.0f} | {result.share:.2f} | {result.p50_ms:.2f} "
+                f"| {result.p99_ms:.2f} | {result.failed} |"
             )
     lines += [
         "",
@@ -150,9 +158,7 @@ def report(
         f"| {run.workers} | {run.startup_s:.2f} s | {run.rss_kb / 1024:.0f} MiB |" for run in runs
     ]
     lines += ["", "| target (issue 17) | measured | |", "|---|---|---|"]
-    lines += [
-        f"| {name} | {measured} | {verdict(ok)} |" for name, measured, ok in targets(runs, baseline)
-    ]
+    lines += [f"| {name} | {measured} | {verdict(ok)} |" for name, measured, ok in targets(runs)]
     failures = sum(r.failed for run in runs for r in run.results.values())
     if failures:
         lines += ["", f"**{failures} requests failed** (errors or non-2xx answers): see the table."]
@@ -162,15 +168,13 @@ def report(
 READS = ("get_item", "list_bsn", "list_dotted")
 
 
-def targets(runs: list[WorkersRun], baseline: Result) -> list[tuple[str, str, bool]]:
+def targets(runs: list[WorkersRun]) -> list[tuple[str, str, bool]]:
     by_workers = {run.workers: run.results for run in runs}
     found = []
     one, two = by_workers.get(1), by_workers.get(2)
     if one is not None:
         for scenario in READS:
-            found.append(
-                ratio_target(f"{SCENARIOS[scenario]}, 1 worker", one[scenario], baseline, 0.30)
-            )
+            found.append(ratio_target(f"{SCENARIOS[scenario]}, 1 worker", one[scenario], 0.30))
     if one is not None and two is not None:
         for scenario in (*READS, "list_search"):
             a, b = one[scenario].rps, two[scenario].rps
@@ -254,17 +258,14 @@ def main(argv: list[str] | None = None) -> int:
                 size = connection.execute("SELECT pg_database_size(current_database())")
                 row = size.fetchone()
                 database_mb = row[0] / 2**20 if row else 0.0
-            baseline = measure_baseline(load, work)
-            print(f"  baseline {baseline.rps:,.0f} req/s")
             runs = []
-            for workers in (int(n) for n in args.workers.split(",")):
-                print(f"{workers} worker(s):")
-                runs.append(measure(url, workers, target, load, work, ids, bsns))
+            with Baseline(load, work) as baseline:
+                for workers in (int(n) for n in args.workers.split(",")):
+                    print(f"{workers} worker(s):")
+                    runs.append(measure(url, workers, target, load, work, ids, bsns, baseline))
         finally:
             cluster.stop()
-    section = report(
-        info, load, target, args.objects, migrate_s, database_mb, baseline, runs, args.duration
-    )
+    section = report(info, load, target, args.objects, migrate_s, database_mb, runs, args.duration)
     print()
     print(section)
     if not args.no_report:

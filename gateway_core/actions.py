@@ -62,7 +62,9 @@ class ActionHandler(Protocol):
     """A plugin's handler class. `claims` are the `_extend` paths it serves: objecttype `$id` ->
     paths inside such objects that are not relations (the engine accepts them in `_extend` on
     endpoints that throw the events the action listens to, and hands the objects over in
-    `Event.extensions`)."""
+    `Event.extensions`). A handler that does nothing with an event without such objects says so
+    with a class attribute `extensions_only = True`: the engine then skips it for requests without
+    `_extend` and may answer them from its cache of encoded objects (answer_cache.py)."""
 
     name: ClassVar[str]
     aliases: ClassVar[tuple[str, ...]]
@@ -145,9 +147,11 @@ class ActionListener:
     spec: ActionSpec
     handler: ActionHandler
     name: str = field(init=False)
+    extensions_only: bool = field(init=False)
 
     def __post_init__(self) -> None:
         self.name = f"action {self.spec.title!r}"
+        self.extensions_only = getattr(self.handler, "extensions_only", False) is True
 
     def holds(self, event: Event) -> bool:
         if self.spec.conditions in (ALWAYS, True):
@@ -159,7 +163,7 @@ class ActionListener:
             return False
 
     async def __call__(self, event: Event) -> None:
-        if not self.holds(event):
+        if (self.extensions_only and not event.extensions) or not self.holds(event):
             return
         if not self.spec.is_async:
             await self.handler.run(event)

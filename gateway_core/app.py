@@ -257,6 +257,7 @@ def build_service(
         ],
         events=events,
         write_locks=write_locks,
+        answer_cache_bytes=settings.answer_cache_mb * 2**20,
     )
     services = ActionServices(
         Sources(gateway.sources, http or OutboundHttp()), service.schemas.types, service.paths
@@ -327,7 +328,8 @@ def create_app(
         return current
 
     async def health(request: Request) -> Response:
-        return JSON({"status": "ok"})
+        ready = runtime(request).service.store.ready
+        return JSON({"status": "ok", "searchIndexes": "ready" if ready else "building"})
 
     async def api(request: Request) -> Response:
         principal = request_context(request).principal

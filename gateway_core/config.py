@@ -43,6 +43,7 @@ class Settings:
     insecure: bool = False  # serve without `auth` on a non-loopback address
     reload: bool = True  # watch the `schemas` folders and swap in a changed schema set
     query_timeout: int = 10  # seconds a PostgreSQL statement may run
+    answer_cache_mb: int = 64  # encoded answers kept for reads of unchanged objects; 0: none
     auth: AuthConfig | None = None  # None: no authentication, every caller may do everything
     cors: CorsConfig = field(default_factory=CorsConfig)
     public_url: str = ""  # how clients reach the gateway (webhook URLs); default http://host:port
@@ -55,7 +56,16 @@ class Settings:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
 
-_INT_FIELDS = {"port", "max_body_bytes", "default_limit", "max_limit", "workers", "query_timeout"}
+_INT_FIELDS = {
+    "port",
+    "max_body_bytes",
+    "default_limit",
+    "max_limit",
+    "workers",
+    "query_timeout",
+    "answer_cache_mb",
+}
+_ZERO_ALLOWED = {"port", "answer_cache_mb"}
 _LIST_FIELDS = {"schemas", "plugins"}
 _BOOL_FIELDS = {"insecure", "reload"}
 # Structured sections: read from gateway.yaml only (sections.py), never from the environment.
@@ -84,7 +94,7 @@ def _coerce(name: str, value: Any, source: str) -> Any:
             number = int(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{source}: '{name}' must be an integer, got {value!r}") from None
-        if number < (0 if name == "port" else 1):
+        if number < (0 if name in _ZERO_ALLOWED else 1):
             raise ConfigError(f"{source}: '{name}' must be positive, got {number}")
         return number
     if name in _LIST_FIELDS:

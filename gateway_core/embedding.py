@@ -52,6 +52,11 @@ def render(
     }
 
 
+@dataclass
+class _Trace:
+    looked_up: bool = False
+
+
 def _mirror(value: Any, parts: list[str], objects: dict[str, dict[str, Any]]) -> Any:
     """The shape of `value` along `parts`, with the referenced ids replaced by embedded objects."""
     if not parts:
@@ -162,10 +167,32 @@ class Renderer:
     ) -> dict[str, Any]:
         """The object with its related objects embedded, leaving out (but for their references)
         those of objecttypes the principal may not read."""
+        document, _ = await self.render_traced(schema_id, record, endpoint, principal, extend)
+        return document
+
+    async def render_traced(
+        self,
+        schema_id: str,
+        record: StoredObject,
+        endpoint: Endpoint,
+        principal: Principal,
+        extend: tuple[str, ...] = (),
+    ) -> tuple[dict[str, Any], bool]:
+        """`render`, and whether it looked up related objects (then it depends on them too)."""
         max_depth = self.types[schema_id].max_depth
-        return await self._render(
-            schema_id, record, endpoint, 0, max_depth, extend, frozenset({record.id}), principal
+        trace = _Trace()
+        document = await self._render(
+            schema_id,
+            record,
+            endpoint,
+            0,
+            max_depth,
+            extend,
+            frozenset({record.id}),
+            principal,
+            trace,
         )
+        return document, trace.looked_up
 
     async def _render(
         self,
@@ -177,11 +204,13 @@ class Renderer:
         extend: tuple[str, ...],
         trail: frozenset[str],
         principal: Principal,
+        trace: _Trace,
     ) -> dict[str, Any]:
         document = render(record, endpoint, self.types[schema_id], self.base_path)
         embedded: dict[str, Any] = {}
         for relation in self.relations.of(schema_id):
-            if not principal.may(relation.target, "GET"):
+            target_ids = ids_at(record.data, relation.path)
+            if not target_ids or not principal.may(relation.target, "GET"):
                 continue
             deeper = tuple(
                 e[len(relation.path) + 1 :] for e in extend if e.startswith(relation.path + ".")
@@ -189,9 +218,10 @@ class Renderer:
             if depth >= max_depth and relation.path not in extend and not deeper:
                 continue
             objects: dict[str, dict[str, Any]] = {}
-            for target_id in ids_at(record.data, relation.path):
+            for target_id in target_ids:
                 if target_id in trail or target_id in objects:
                     continue
+                trace.looked_up = True
                 related = await self.store.get(relation.target, target_id)
                 if related is not None:
                     objects[target_id] = await self._render(
@@ -203,6 +233,7 @@ class Renderer:
                         deeper,
                         trail | {target_id},
                         principal,
+                        trace,
                     )
             if objects:
                 embedded = _merge(embedded, _mirror(record.data, relation.path.split("."), objects))

@@ -97,6 +97,10 @@ class Listener(Protocol):
     @property
     def name(self) -> str: ...
 
+    @property
+    def extensions_only(self) -> bool:
+        """True for a listener that does nothing with an event without `extensions`."""
+
     async def __call__(self, event: Event) -> None: ...
 
 
@@ -104,6 +108,7 @@ class Listener(Protocol):
 class FunctionListener:
     name: str
     function: Callable[[Event], Awaitable[None]]
+    extensions_only: bool = False
 
     async def __call__(self, event: Event) -> None:
         await self.function(event)
@@ -129,8 +134,13 @@ class EventDispatcher:
         entries.append(_Entry((-priority, self._added), listener))
         entries.sort()
 
-    def listens(self, name: str) -> bool:
-        return bool(self._entries.get(name))
+    def listens(self, name: str, extensions: bool = True) -> bool:
+        """Whether anyone listens to `name`; with `extensions` False, anyone who acts on such an
+        event when it carries no `_extend` objects."""
+        entries = self._entries.get(name)
+        if not entries:
+            return False
+        return extensions or any(not entry.listener.extensions_only for entry in entries)
 
     def names(self) -> list[str]:
         return sorted(name for name, entries in self._entries.items() if entries)

@@ -407,6 +407,9 @@ class _Parser:
 def split_key(part: str) -> tuple[str, str]:
     """`key=value` of one query-string part, split at the first `=` outside brackets, so that the
     raw `n[>=]=5` (as typed, unencoded) is the key `n[>=]` with the value `5`."""
+    key, _, value = part.partition("=")
+    if "[" not in key:  # most parts: the first `=` is outside brackets
+        return key, value
     depth = 0
     for index, char in enumerate(part):
         if char == "[":

@@ -14,10 +14,11 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from gateway_core.answer_cache import AnswerCache, EncodedAnswer, encode
 from gateway_core.audit import audit_entries, version_of
 from gateway_core.context import RequestContext, scope_for
 from gateway_core.documents import values_at
-from gateway_core.embedding import Renderer
+from gateway_core.embedding import ClaimedExtend, Renderer
 from gateway_core.errors import BadRequest, Forbidden, InvalidParam, NotFound, ValidationFailed
 from gateway_core.events import (
     POST_READ,
@@ -63,7 +64,7 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
-def list_envelope(results: list[dict[str, Any]], page: Page, query: ListQuery) -> dict[str, Any]:
+def list_envelope(results: list[Any], page: Page, query: ListQuery) -> dict[str, Any]:
     return {
         "results": results,
         "count": len(results),
@@ -93,6 +94,7 @@ class ObjectService:
         batch_listeners: Sequence[BatchListener] = (),
         events: EventDispatcher | None = None,
         write_locks: WriteLocks | None = None,
+        answer_cache_bytes: int = 0,
     ) -> None:
         endpoints = list(endpoints)
         self.relations = classify(schemas, {e.schema_id for e in endpoints})
@@ -114,6 +116,7 @@ class ObjectService:
         self.events = events or EventDispatcher()
         # endpoint route -> objecttype -> the `_extend` paths actions serve there (app.py sets it)
         self.extend_claims: dict[str, dict[str, frozenset[str]]] = {}
+        self.answers = AnswerCache(answer_cache_bytes)
 
     def paths(self, schema_id: str) -> dict[str, PathInfo]:
         if schema_id not in self._paths:
@@ -584,6 +587,37 @@ class ObjectService:
             document = project(document, query.fields)
         return document
 
+    def plain_answers(self, endpoint: Endpoint, query: ListQuery) -> bool:
+        """Whether the answer is the objects' renderings alone: no `_fields` or `_extend`, and
+        nobody listening who may change what is read or answered (then `encoded` serves it)."""
+        return (
+            query.fields is None
+            and not query.extend
+            and not self.events.listens(POST_READ)
+            and not any(self.events.listens(name, extensions=False) for name in endpoint.throws)
+        )
+
+    async def encoded(
+        self, schema_id: str, record: StoredObject, endpoint: Endpoint, context: RequestContext
+    ) -> EncodedAnswer:
+        """A plain answer's JSON body and ETag, from the answer cache while the object (and what
+        its rendering looked up) is unchanged."""
+        principal = context.principal
+        key = (endpoint.route, record.id, principal.unrestricted, principal.scopes)
+        generation = self.store.generation  # before rendering: a write meanwhile makes it stale
+        found = self.answers.get(key, record.version, record.modified, generation)
+        if found is not None:
+            return found
+        document, looked_up = await self.renderer.render_traced(
+            schema_id, record, endpoint, principal
+        )
+        answer = encode(
+            document, record.version, record.modified, generation if looked_up else None
+        )
+        if not looked_up or generation is not None:
+            self.answers.put(key, answer)
+        return answer
+
     async def after_request(
         self,
         endpoint: Endpoint,
@@ -595,15 +629,19 @@ class ObjectService:
     ) -> Any:
         """The events the endpoint `throws`, after the request, with the answer's body (which
         listeners may change) and the objects of the `_extend` paths that actions serve."""
+        claimed: list[ClaimedExtend] | None = None
         for name in endpoint.throws:
             if not self.events.listens(name):
                 continue
-            claimed = self.renderer.check_extend(
-                endpoint.schema_id,
-                query.extend if query else (),
-                context.principal,
-                self._claims(endpoint),
-            )
+            if claimed is None:
+                claimed = self.renderer.check_extend(
+                    endpoint.schema_id,
+                    query.extend if query else (),
+                    context.principal,
+                    self._claims(endpoint),
+                )
+            if not self.events.listens(name, extensions=bool(claimed)):
+                continue
             extensions = [
                 Extension(
                     item.path,

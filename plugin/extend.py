@@ -71,6 +71,7 @@ class ExtendHandler:
     aliases: ClassVar[tuple[str, ...]] = (
         "CommonGateway\\CustomerInteractionBundle\\ActionHandler\\ExtendHandler",
     )
+    extensions_only: ClassVar[bool] = True  # acts on `_extend` objects only
 
     def __init__(self, configuration: Mapping[str, Any], services: ActionServices) -> None:
         self.services = services

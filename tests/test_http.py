@@ -356,7 +356,7 @@ def test_the_index_lists_manifest_routes(read_only_client: TestClient) -> None:
 def test_health(book_client: TestClient) -> None:
     response = book_client.get("/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
+    assert response.json() == {"status": "ok", "searchIndexes": "ready"}
 
 
 def test_api_index_lists_objecttypes(book_client: TestClient) -> None:

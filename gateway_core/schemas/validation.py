@@ -153,8 +153,14 @@ class ObjectValidator:
     # -- public API -------------------------------------------------------------------------
 
     def with_defaults(self, document: dict[str, Any]) -> dict[str, Any]:
-        """The document with `default`s filled in (a copy; the input is not changed)."""
-        if not self._has_defaults:
+        """The document with `default`s filled in: a copy when one is missing, else the document
+        itself (never changed)."""
+        if not self._has_defaults or not any(
+            name not in parent and "default" in sub
+            for _, name, sub, _, parent in self._walk(
+                self.object_type.schema, self.object_type.id, document, ()
+            )
+        ):
             return document
         result = copy.deepcopy(document)
         for _, name, sub, _, parent in self._walk(

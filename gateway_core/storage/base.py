@@ -54,6 +54,16 @@ class Page:
 class Store(Protocol):
     """A backend: TinyDB (embedded, the default) or others behind the same four methods."""
 
+    @property
+    def generation(self) -> int | None:
+        """A number that changes whenever a write is applied, for caches of what was read; None
+        for a store that other processes write too (it cannot know)."""
+
+    @property
+    def ready(self) -> bool:
+        """False while the store still builds what it builds after start-up (the embedded store's
+        search indexes); it answers meanwhile, some queries more slowly."""
+
     async def get(self, collection: str, object_id: str) -> StoredObject | None:
         """The object, or None when there is none with that id."""
 

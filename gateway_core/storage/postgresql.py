@@ -8,7 +8,7 @@ The tables, indexes and the value-reading SQL functions are created on first use
 under an advisory lock, skipped when `gateway_meta` already has the current schema version). The
 query compiler and the schema are in postgresql_sql.py; docs/postgresql.md is the user's guide.
 
-psycopg (3) and psycopg_pool are imported here only: the embedded backend does without them.
+psycopg (3) is imported here and in pg_pool.py only: the embedded backend does without it.
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.rows import tuple_row
 from psycopg.types.json import Jsonb, set_json_loads
-from psycopg_pool import AsyncConnectionPool
 
 from gateway_core.errors import BadRequest, InvalidParam, ServiceUnavailable, StoreError
 from gateway_core.query import Condition, ListQuery
 from gateway_core.storage.base import Change, Delete, Page, Put, StoredObject
+from gateway_core.storage.pg_pool import Connection, ConnectionPool, PoolTimeout
 from gateway_core.storage.postgresql_sql import (
     Compiled,
     compile_order,
@@ -55,6 +55,7 @@ _UPSERT = """
 """
 _DELETE = "DELETE FROM objects WHERE collection = %s AND id = %s"
 _COLUMNS = "o.id, o.created, o.modified, o.data, o.owner, o.version"
+_POOL_TIMEOUT = 30.0  # seconds a request waits for a free connection (then 503)
 
 
 def is_postgresql_url(database: str) -> bool:
@@ -80,7 +81,7 @@ async def _configure(connection: psycopg.AsyncConnection[Any]) -> None:
 
 
 class PostgreSQLStore:
-    """The `Store` on PostgreSQL (psycopg 3, an AsyncConnectionPool opened on first use).
+    """The `Store` on PostgreSQL (psycopg 3, a pool of connections opened on first use).
 
     `indexes` (manifest-declared paths) needs nothing here: one GIN index over the folded
     documents serves equality and `in` filters on every path (see postgresql_sql.py)."""
@@ -90,7 +91,6 @@ class PostgreSQLStore:
         url: str,
         indexes: Mapping[str, Sequence[str]] | None = None,
         *,
-        min_size: int = 1,
         max_size: int = 10,
         query_timeout: float | None = None,
     ) -> None:
@@ -98,9 +98,8 @@ class PostgreSQLStore:
             raise StoreError(f"not a PostgreSQL URL: {redacted_url(url)!r}")
         self.url = url
         self._query_timeout = query_timeout
-        self._min_size = min_size
         self._max_size = max_size
-        self._pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] | None = None
+        self._pool: ConnectionPool | None = None
         self._opening: asyncio.Lock | None = None
         self._closed = False
 
@@ -110,7 +109,7 @@ class PostgreSQLStore:
         """Connect and create the schema when missing (done by the first call of any method)."""
         await self._ready()
 
-    async def _ready(self) -> AsyncConnectionPool[psycopg.AsyncConnection[Any]]:
+    async def _ready(self) -> ConnectionPool:
         if self._pool is not None:
             return self._pool
         if self._closed:
@@ -119,25 +118,14 @@ class PostgreSQLStore:
             self._opening = asyncio.Lock()
         async with self._opening:
             if self._pool is None:
-                pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] = AsyncConnectionPool(
-                    self.url,
-                    min_size=self._min_size,
-                    max_size=self._max_size,
-                    open=False,
-                    configure=_configure,
-                    kwargs={
-                        "autocommit": True,
-                        "row_factory": tuple_row,
-                        **self._session_options(),
-                    },
-                    name="gateway",
-                )
+                pool = ConnectionPool(self._connect, self._max_size, _POOL_TIMEOUT)
                 try:
                     # one plain connection first: a wrong URL fails at once, with the reason
                     connection = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
                     async with connection:
                         await self._create_schema(connection)
-                    await pool.open(wait=True, timeout=30)
+                    async with pool.connection():  # the pool's first, configured connection
+                        pass
                 except Exception as error:
                     await pool.close()
                     raise StoreError(
@@ -146,11 +134,18 @@ class PostgreSQLStore:
                 self._pool = pool
         return self._pool
 
-    def _session_options(self) -> dict[str, str]:
+    async def _connect(self) -> Connection:
+        connection = await psycopg.AsyncConnection.connect(
+            self.url, autocommit=True, row_factory=tuple_row, options=self._session_options()
+        )
+        await _configure(connection)
+        return connection
+
+    def _session_options(self) -> str | None:
         """Every statement of a pooled connection is bounded by the query timeout."""
         if not self._query_timeout:
-            return {}
-        return {"options": f"-c statement_timeout={int(self._query_timeout * 1000)}"}
+            return None
+        return f"-c statement_timeout={int(self._query_timeout * 1000)}"
 
     @staticmethod
     async def _create_schema(connection: psycopg.AsyncConnection[Any]) -> None:
@@ -192,10 +187,18 @@ class PostgreSQLStore:
         try:
             async with pool.connection() as connection:
                 yield connection
-        except psycopg.OperationalError as error:
+        except (psycopg.OperationalError, PoolTimeout) as error:
             raise StoreError(f"PostgreSQL ({redacted_url(self.url)}): {error}") from None
 
     # -- the Store protocol -------------------------------------------------------------------------
+
+    @property
+    def generation(self) -> None:
+        return None  # other workers and processes write the same database
+
+    @property
+    def ready(self) -> bool:
+        return True
 
     async def get(self, collection: str, object_id: str) -> StoredObject | None:
         async with self._connection() as connection:

@@ -24,6 +24,7 @@ import gc
 import itertools
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -213,6 +214,7 @@ class TinyDBStore:
         self._declared = {name: tuple(paths) for name, paths in (indexes or {}).items()}
         self._automatic_indexes = automatic_indexes
         self._gc_tuning = gc_tuning
+        self._generation = 0  # batches applied (the file lock makes this process the only writer)
         self._lock = FileLock(path)
         try:
             self._load(gc_tuning)
@@ -304,9 +306,11 @@ class TinyDBStore:
 
     async def build_search_indexes(self) -> None:
         """Build every search index still building; returns once all are ready."""
+        began = time.perf_counter()
         for name, text in list(self._texts.items()):
             while not text.build_step(self._tables[name], TEXT_BUILD_SLICE):
                 await asyncio.sleep(0)
+        log.info("search indexes ready after %.1f s", time.perf_counter() - began)
         if self._gc_tuning:
             tune_gc()  # the indexes' containers join the loaded documents out of the collector's sight
 
@@ -322,6 +326,7 @@ class TinyDBStore:
     # -- applying changes (event loop thread, in log order) -------------------------------------
 
     def _apply(self, batch: list[list[Any]]) -> None:
+        self._generation += 1
         for operation, name, payload in batch:
             documents = self._tables.get(name)
             if documents is None:
@@ -361,6 +366,14 @@ class TinyDBStore:
                         indexes.remove(doc_id, old)
 
     # -- the Store protocol ----------------------------------------------------------------------
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    @property
+    def ready(self) -> bool:
+        return all(text.ready for text in self._texts.values())
 
     async def get(self, collection: str, object_id: str) -> StoredObject | None:
         ids = self._ids.get(collection)

@@ -1,0 +1,132 @@
+"""The PostgreSQL backend's connection pool (storage/pg_pool.py), on the session's cluster."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from gateway_core.storage.pg_pool import Connection, ConnectionPool, PoolTimeout
+
+
+@pytest.fixture
+def url(postgresql_cluster: Any) -> Iterator[str]:
+    borrowed: str = postgresql_cluster.borrow_database()
+    try:
+        yield borrowed
+    finally:
+        postgresql_cluster.return_database(borrowed)
+
+
+class Opener:
+    """Opens connections to `url` and counts them."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.opened = 0
+
+    async def __call__(self) -> Connection:
+        self.opened += 1
+        return await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+
+
+async def backend_pid(pool: ConnectionPool) -> int:
+    async with pool.connection() as connection:
+        row = await (await connection.execute("SELECT pg_backend_pid()")).fetchone()
+        assert row is not None
+        return int(row[0])
+
+
+def test_many_callers_share_at_most_max_size_connections(url: str) -> None:
+    async def scenario() -> None:
+        opener = Opener(url)
+        pool = ConnectionPool(opener, max_size=3, timeout=10)
+        pids = await asyncio.gather(*(backend_pid(pool) for _ in range(40)))
+        assert opener.opened <= 3 and len(set(pids)) <= 3
+        await pool.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_caller_waits_no_longer_than_the_timeout(url: str) -> None:
+    async def scenario() -> None:
+        pool = ConnectionPool(Opener(url), max_size=1, timeout=0.2)
+        async with pool.connection():
+            with pytest.raises(PoolTimeout, match=r"within 0\.2 s"):
+                async with pool.connection():
+                    pass
+        assert await backend_pid(pool) > 0  # the held connection came back
+        await pool.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_broken_connection_is_replaced(url: str) -> None:
+    async def scenario() -> None:
+        opener = Opener(url)
+        pool = ConnectionPool(opener, max_size=1, timeout=10)
+        first = await backend_pid(pool)
+        killer = await psycopg.AsyncConnection.connect(url, autocommit=True)
+        async with killer:
+            await killer.execute("SELECT pg_terminate_backend(%s)", (first,))
+        with pytest.raises(psycopg.OperationalError):
+            await backend_pid(pool)  # the request on the killed connection fails ...
+        assert await backend_pid(pool) != first  # ... the next gets a new one
+        assert opener.opened == 2
+        await pool.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_connection_left_in_a_transaction_is_not_handed_out_again(url: str) -> None:
+    async def scenario() -> None:
+        pool = ConnectionPool(Opener(url), max_size=1, timeout=10)
+        async with pool.connection() as connection:
+            await connection.execute("BEGIN")
+            await connection.execute("CREATE TEMPORARY TABLE half_done (x int)")
+            left = connection
+        assert left.closed
+        async with pool.connection() as connection:
+            cursor = await connection.execute("SELECT to_regclass('pg_temp.half_done')")
+            assert (await cursor.fetchone()) == (None,)
+        await pool.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_waiter_that_gives_up_does_not_take_a_connection_with_it(url: str) -> None:
+    async def scenario() -> None:
+        opener = Opener(url)
+        pool = ConnectionPool(opener, max_size=1, timeout=10)
+
+        async def wait_for_one() -> None:
+            async with pool.connection():
+                await asyncio.sleep(10)
+
+        async with pool.connection():
+            waiter = asyncio.create_task(wait_for_one())
+            await asyncio.sleep(0.05)
+            waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        pid = await asyncio.wait_for(backend_pid(pool), 2)  # free again, no new connection
+        assert pid > 0 and opener.opened == 1
+        await pool.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_closed_pool_refuses_and_closes_what_comes_back(url: str) -> None:
+    async def scenario() -> None:
+        pool = ConnectionPool(Opener(url), max_size=2, timeout=10)
+        async with pool.connection() as held:
+            await pool.close()
+            with pytest.raises(PoolTimeout, match="closed"):
+                async with pool.connection():
+                    pass
+        assert held.closed
+
+    asyncio.run(scenario())

@@ -128,6 +128,12 @@ class EventDispatcher:
         self._entries: dict[str, list[_Entry]] = {}
         self._added = 0
 
+    @property
+    def added(self) -> int:
+        """How many listeners were added so far: what was decided from `listens` holds while it
+        is unchanged."""
+        return self._added
+
     def listen(self, name: str, listener: Listener, priority: int = 0) -> None:
         self._added += 1
         entries = self._entries.setdefault(name, [])

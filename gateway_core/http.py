@@ -115,17 +115,17 @@ async def read_json_body(request: Request, max_bytes: int) -> Any:
 Handler = Callable[[Request], Awaitable[Response]]
 
 
+def header(request: Request, name: bytes) -> str | None:
+    """A request header by its lower-case name, read from the raw headers (no Headers object)."""
+    return next((v.decode("latin-1") for k, v in request.scope["headers"] if k == name), None)
+
+
 def request_context(request: Request) -> RequestContext:
     """Who is asking (authenticated once per request; Unauthorized for bad credentials)."""
     context: RequestContext | None = request.scope.get("gateway.context")
     if context is None:
         authenticator: Authenticator = request.app.state.authenticator
-        authorization = None
-        if authenticator.enabled:  # read from the raw headers: no Headers object per request
-            authorization = next(
-                (v.decode("latin-1") for k, v in request.scope["headers"] if k == b"authorization"),
-                None,
-            )
+        authorization = header(request, b"authorization") if authenticator.enabled else None
         principal = authenticator.authenticate(authorization)
         context = RequestContext(principal, method=request.method, path=request.scope["path"])
         request.scope["gateway.context"] = context
@@ -243,7 +243,7 @@ def wants_csv(request: Request, options: dict[str, str]) -> bool:
                 invalid_params=[InvalidParam("_format", "enum", "must be csv or json")],
             )
         return chosen == "csv"
-    accept = request.headers.get("accept", "")
+    accept = header(request, b"accept") or ""
     if "csv" not in accept.lower():
         return False
     ranked: dict[str, float] = {}
@@ -307,6 +307,23 @@ def endpoint_handlers(
         )
         return facade.out(document) if facade is not None else document
 
+    async def respond(
+        gateway: ObjectService,
+        context: RequestContext,
+        record: StoredObject,
+        status: int = 200,
+        query: ListQuery | None = None,
+        params: list[tuple[str, str]] | None = None,
+        **headers: str,
+    ) -> Response:
+        """The object's answer with its ETag; a plain one is encoded once and cached."""
+        if facade is None and gateway.plain_answers(endpoint, query):
+            encoded = await gateway.encoded(schema_id, record, endpoint, context)
+            headers["ETag"] = encoded.etag
+            return Response(encoded.body, status, headers, JSON.media_type)
+        document = await answer(gateway, context, record, query, params)
+        return tagged(document, record.version, status, **headers)
+
     def body_in(body: Any) -> Any:
         return facade.body_in(body) if facade is not None else body
 
@@ -364,8 +381,7 @@ def endpoint_handlers(
         body = body_in(await read_json_body(request, max_body_bytes))
         record = await gateway.create(schema_id, body, context)
         location = f"{base_path}{endpoint.route}/{record.id}"
-        document = await answer(gateway, context, record)
-        return tagged(document, record.version, 201, Location=location)
+        return await respond(gateway, context, record, 201, Location=location)
 
     async def read(request: Request, context: RequestContext) -> Response:
         gateway = service(request)
@@ -377,28 +393,25 @@ def endpoint_handlers(
             record = await gateway.read(schema_id, object_id, context)
         else:
             record = await gateway.version(schema_id, object_id, version, context)
-        if facade is None and version is None and gateway.plain_answers(endpoint, query):
-            encoded = await gateway.encoded(schema_id, record, endpoint, context)
-            response = Response(encoded.body, media_type=JSON.media_type)
-            response.headers["ETag"] = encoded.etag
-        else:
-            document = await answer(gateway, context, record, query, params)
-            response = tagged(document, record.version)
-        if not_modified(request.headers.get("if-none-match"), response.headers["ETag"]):
+        if version is None:
+            response = await respond(gateway, context, record, 200, query, params)
+        else:  # an earlier version: not for the cache of current answers
+            response = tagged(await answer(gateway, context, record, query, params), version)
+        if not_modified(header(request, b"if-none-match"), response.headers["ETag"]):
             return Response(status_code=304, headers={"ETag": response.headers["ETag"]})
         return response
 
     async def replace(request: Request, context: RequestContext) -> Response:
         gateway = service(request)
         body = body_in(await read_json_body(request, max_body_bytes))
-        check = if_match(request.headers.get("if-match"))
+        check = if_match(header(request, b"if-match"))
         record = await gateway.replace(schema_id, request.path_params["id"], body, context, check)
-        return tagged(await answer(gateway, context, record), record.version)
+        return await respond(gateway, context, record)
 
     async def update(request: Request, context: RequestContext) -> Response:
         gateway = service(request)
         body = await read_json_body(request, max_body_bytes)
-        check = if_match(request.headers.get("if-match"))
+        check = if_match(header(request, b"if-match"))
         if facade is None:
             record = await gateway.update(
                 schema_id, request.path_params["id"], body, context, check
@@ -407,7 +420,7 @@ def endpoint_handlers(
             record = await patch_through_facade(
                 gateway, context, request.path_params["id"], body, check
             )
-        return tagged(await answer(gateway, context, record), record.version)
+        return await respond(gateway, context, record)
 
     async def patch_through_facade(
         gateway: ObjectService,
@@ -443,7 +456,7 @@ def endpoint_handlers(
 
     async def delete(request: Request, context: RequestContext) -> Response:
         gateway = service(request)
-        check = if_match(request.headers.get("if-match"))
+        check = if_match(header(request, b"if-match"))
         await gateway.delete(schema_id, request.path_params["id"], context, check)
         await gateway.after_request(endpoint, context, None, [], None, query_params(request))
         return Response(status_code=204)

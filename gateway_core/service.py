@@ -117,6 +117,8 @@ class ObjectService:
         # endpoint route -> objecttype -> the `_extend` paths actions serve there (app.py sets it)
         self.extend_claims: dict[str, dict[str, frozenset[str]]] = {}
         self.answers = AnswerCache(answer_cache_bytes)
+        # endpoint route -> (listeners added when decided, whether nobody may change its answers)
+        self._unlistened: dict[str, tuple[int, bool]] = {}
 
     def paths(self, schema_id: str) -> dict[str, PathInfo]:
         if schema_id not in self._paths:
@@ -364,7 +366,11 @@ class ObjectService:
                 await self._before(PRE_UPDATE, context, schema_id, object_id, wanted, current.data)
                 or {}
             )
-            if not alone and self._changes_others(schema_id, current.data, data):
+            if (
+                not alone
+                and self.events.listens(PRE_UPDATE)
+                and self._changes_others(schema_id, current.data, data)
+            ):
                 raise _ChangesOthers  # a pre action added relation changes
             plan.problems += problems
             plan.primary = (schema_id, object_id)
@@ -587,15 +593,18 @@ class ObjectService:
             document = project(document, query.fields)
         return document
 
-    def plain_answers(self, endpoint: Endpoint, query: ListQuery) -> bool:
+    def plain_answers(self, endpoint: Endpoint, query: ListQuery | None) -> bool:
         """Whether the answer is the objects' renderings alone: no `_fields` or `_extend`, and
         nobody listening who may change what is read or answered (then `encoded` serves it)."""
-        return (
-            query.fields is None
-            and not query.extend
-            and not self.events.listens(POST_READ)
-            and not any(self.events.listens(name, extensions=False) for name in endpoint.throws)
-        )
+        if query is not None and (query.fields is not None or query.extend):
+            return False
+        decided = self._unlistened.get(endpoint.route)
+        if decided is None or decided[0] != self.events.added:
+            unlistened = not self.events.listens(POST_READ) and not any(
+                self.events.listens(name, extensions=False) for name in endpoint.throws
+            )
+            decided = self._unlistened[endpoint.route] = (self.events.added, unlistened)
+        return decided[1]
 
     async def encoded(
         self, schema_id: str, record: StoredObject, endpoint: Endpoint, context: RequestContext

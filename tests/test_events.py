@@ -77,6 +77,14 @@ class Late(Recorder):
         )
 
 
+class ExtensionsOnly(Recorder):
+    """Declares that it acts on `_extend` objects only (as the BRP extend action does)."""
+
+    name: ClassVar[str] = "test.extensions-only"
+    aliases: ClassVar[tuple[str, ...]] = ()
+    extensions_only: ClassVar[bool] = True
+
+
 def action(name: str, listens: list[str], handler: str, **extra: Any) -> dict[str, Any]:
     return {
         "$id": f"https://example.org/action/{name}.json",
@@ -106,7 +114,7 @@ def make_plugin(root: Path, actions: list[dict[str, Any]]) -> Plugin:
         title="Events test",
         schema_dirs=(root / "schemas",),
         manifest=manifest,
-        action_handlers=(Recorder, Stamper, Refuser, Late),
+        action_handlers=(Recorder, Stamper, Refuser, Late, ExtensionsOnly),
     )
 
 
@@ -201,6 +209,24 @@ def test_thrown_events_may_change_the_answer(tmp_path: Path, database: str) -> N
         listed = client.get(BOOKS).json()
         assert listed["stampedBy"] == "anonymous"  # the list envelope is the thrown answer
         assert listed["results"][0]["id"] == created.json()["id"]
+        for _ in range(2):  # every read, not only the first (no cached answer passes it by)
+            item = client.get(f"{BOOKS}/{created.json()['id']}")
+            assert item.json()["stampedBy"] == "anonymous"
+
+
+def test_an_extensions_only_action_runs_only_on_requests_with_extend(
+    tmp_path: Path, database: str
+) -> None:
+    actions = [
+        action("extends", ["test.thrown"], "test.extensions-only", configuration={"label": "x "}),
+        action("records", ["test.thrown"], "test.recorder", configuration={"label": "r "}),
+    ]
+    with client_for(tmp_path, actions, database) as client:
+        created = client.post(BOOKS, json=valid_book()).json()
+        client.get(f"{BOOKS}/{created['id']}")
+        client.get(BOOKS)
+    names = [name for name, _, _ in SEEN]
+    assert names == ["r test.thrown"] * 3  # POST, GET item, GET list; never "x test.thrown"
 
 
 def test_asynchronous_actions_run_after_the_answer(tmp_path: Path, database: str) -> None:

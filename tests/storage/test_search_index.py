@@ -139,7 +139,7 @@ def test_a_large_index_is_built_in_slices_while_writes_go_on(
     async def scenario() -> None:
         store = TinyDBStore(path, gc_tuning=False)
         text = store._texts[THINGS]
-        assert not store.search_index_ready(THINGS)
+        assert not store.search_index_ready(THINGS) and not store.ready  # /health: "building"
         await assert_agrees(store, rng)  # scans meanwhile
         while not text.build_step(store._tables[THINGS], 7):
             n = rng.randrange(160)  # replaces and deletes on both sides of the build, creates
@@ -147,7 +147,7 @@ def test_a_large_index_is_built_in_slices_while_writes_go_on(
                 await store.write([Put(THINGS, obj(f"t{n}", random_data(rng)))])
             else:
                 await store.write([Delete(THINGS, f"t{n}")])
-        assert store.search_index_ready(THINGS)
+        assert store.search_index_ready(THINGS) and store.ready
         await assert_agrees(store, rng)
         await store.close()
 

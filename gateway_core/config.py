@@ -94,7 +94,9 @@ def _coerce(name: str, value: Any, source: str) -> Any:
             number = int(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{source}: '{name}' must be an integer, got {value!r}") from None
-        if number < (0 if name in _ZERO_ALLOWED else 1):
+        if name in _ZERO_ALLOWED and number < 0:
+            raise ConfigError(f"{source}: '{name}' must be 0 or more, got {number}")
+        if name not in _ZERO_ALLOWED and number < 1:
             raise ConfigError(f"{source}: '{name}' must be positive, got {number}")
         return number
     if name in _LIST_FIELDS:

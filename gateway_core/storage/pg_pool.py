@@ -22,8 +22,8 @@ from psycopg.pq import TransactionStatus
 Connection = psycopg.AsyncConnection[Any]
 
 
-class PoolTimeout(Exception):
-    """No connection became free within the pool's timeout."""
+class PoolUnavailable(Exception):
+    """No connection became free within the pool's timeout, or the pool is closed."""
 
 
 class ConnectionPool:
@@ -49,7 +49,7 @@ class ConnectionPool:
 
     async def _acquire(self) -> Connection:
         if self._closed:
-            raise PoolTimeout("the pool is closed")
+            raise PoolUnavailable("the pool is closed")
         if self._idle:
             return self._idle.pop()
         if self._opened < self.max_size:
@@ -60,7 +60,7 @@ class ConnectionPool:
             async with asyncio.timeout(self.timeout):
                 return await waiter
         except TimeoutError:
-            raise PoolTimeout(
+            raise PoolUnavailable(
                 f"no database connection became free within {self.timeout:g} s"
             ) from None
         except asyncio.CancelledError:
@@ -128,4 +128,4 @@ class ConnectionPool:
         while self._waiting:
             waiter = self._waiting.popleft()
             if not waiter.done():
-                waiter.set_exception(PoolTimeout("the pool is closed"))
+                waiter.set_exception(PoolUnavailable("the pool is closed"))

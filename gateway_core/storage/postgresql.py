@@ -30,7 +30,7 @@ from psycopg.types.json import Jsonb, set_json_loads
 from gateway_core.errors import BadRequest, InvalidParam, ServiceUnavailable, StoreError
 from gateway_core.query import Condition, ListQuery
 from gateway_core.storage.base import Change, Delete, Page, Put, StoredObject
-from gateway_core.storage.pg_pool import Connection, ConnectionPool, PoolTimeout
+from gateway_core.storage.pg_pool import Connection, ConnectionPool, PoolUnavailable
 from gateway_core.storage.postgresql_sql import (
     Compiled,
     compile_order,
@@ -187,7 +187,7 @@ class PostgreSQLStore:
         try:
             async with pool.connection() as connection:
                 yield connection
-        except (psycopg.OperationalError, PoolTimeout) as error:
+        except (psycopg.OperationalError, PoolUnavailable) as error:
             raise StoreError(f"PostgreSQL ({redacted_url(self.url)}): {error}") from None
 
     # -- the Store protocol -------------------------------------------------------------------------

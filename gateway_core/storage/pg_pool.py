@@ -1,11 +1,14 @@
 """The PostgreSQL backend's connections: at most `max_size` open, handed out in turn.
 
-psycopg_pool's AsyncConnectionPool did this before; per store call it cost the gateway process
-about twice the CPU of handing out connections from a list (docs/performance.md, "PostgreSQL,
-where the time goes"), and with one worker that CPU is what limits the PostgreSQL backend. This
-pool does less: no background workers, no idle-time or lifetime limits. A connection that comes
-back broken, closed or inside a transaction is closed and a new one is opened when needed, so a
-restarted server costs the requests that were using the old connections, not the ones after.
+The pools of the client libraries do more per call than the gateway needs: psycopg_pool's
+AsyncConnectionPool (used before asyncpg) cost about twice the CPU of handing out connections from
+a list, and asyncpg's own Pool resets every connection it gets back with a round trip to the server
+(docs/performance.md, "PostgreSQL, where the time goes"); with one worker that CPU is what limits
+the PostgreSQL backend. This pool does less: no background workers, no idle-time or lifetime
+limits, no reset (the store leaves no session state behind: no temporary tables, LISTEN or SET).
+A connection that comes back closed, inside a transaction or after any error but a statement the
+server refused is closed, and a new one is opened when needed, so a restarted server costs the
+requests that were using the old connections, not the ones after.
 """
 
 from __future__ import annotations
@@ -14,12 +17,10 @@ import asyncio
 import contextlib
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
 
-import psycopg
-from psycopg.pq import TransactionStatus
+import asyncpg
 
-Connection = psycopg.AsyncConnection[Any]
+Connection = asyncpg.Connection
 
 
 class PoolUnavailable(Exception):
@@ -44,8 +45,16 @@ class ConnectionPool:
         connection = await self._acquire()
         try:
             yield connection
-        finally:
-            await self._release(connection)
+        except asyncpg.PostgresError:
+            self._release(connection)  # the server refused a statement: the connection is sound
+            raise
+        except BaseException:
+            # lost, cancelled mid-statement or confused (asyncpg's InternalClientError after the
+            # server ended the session): its state is unknown, so it is not handed out again
+            self._discard(connection)
+            raise
+        else:
+            self._release(connection)
 
     async def _acquire(self) -> Connection:
         if self._closed:
@@ -76,18 +85,16 @@ class ConnectionPool:
             self._opened -= 1
             raise
 
-    async def _release(self, connection: Connection) -> None:
-        if (
-            self._closed
-            or connection.broken
-            or connection.closed
-            or connection.info.transaction_status != TransactionStatus.IDLE
-        ):
-            self._opened -= 1
-            await connection.close()
-            self._open_for_next_waiter()
-            return
-        self._give_back(connection)
+    def _release(self, connection: Connection) -> None:
+        if self._closed or connection.is_closed() or connection.is_in_transaction():
+            self._discard(connection)
+        else:
+            self._give_back(connection)
+
+    def _discard(self, connection: Connection) -> None:
+        self._opened -= 1
+        connection.terminate()  # no goodbye to the server: it may be gone or mid-statement
+        self._open_for_next_waiter()
 
     def _give_back(self, connection: Connection) -> None:
         while self._waiting:
@@ -124,7 +131,7 @@ class ConnectionPool:
         idle, self._idle = self._idle, []
         for connection in idle:
             self._opened -= 1
-            await connection.close()
+            await connection.close(timeout=5)
         while self._waiting:
             waiter = self._waiting.popleft()
             if not waiter.done():

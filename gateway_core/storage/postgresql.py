@@ -8,7 +8,9 @@ The tables, indexes and the value-reading SQL functions are created on first use
 under an advisory lock, skipped when `gateway_meta` already has the current schema version). The
 query compiler and the schema are in postgresql_sql.py; docs/postgresql.md is the user's guide.
 
-psycopg (3) is imported here and in pg_pool.py only: the embedded backend does without it.
+asyncpg is imported here and in pg_pool.py only: the embedded backend does without it. It took
+about a third of psycopg 3's CPU per statement in the gateway process (docs/performance.md), and
+with one worker that CPU is what limits this backend.
 """
 
 from __future__ import annotations
@@ -18,14 +20,11 @@ import contextlib
 import hashlib
 import logging
 import re
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+import asyncpg
 import orjson
-import psycopg
-from psycopg import errors as pg_errors
-from psycopg.rows import tuple_row
-from psycopg.types.json import Jsonb, set_json_loads
 
 from gateway_core.errors import BadRequest, InvalidParam, ServiceUnavailable, StoreError
 from gateway_core.query import Condition, ListQuery
@@ -47,15 +46,29 @@ SCHEMES = ("postgresql://", "postgres://")
 _LOCK_KEY = 0x6761_7465_7761_79  # pg_advisory_xact_lock key for creating the schema ("gateway")
 _UPSERT = """
     INSERT INTO objects (collection, id, created, modified, data, folded, owner, version)
-    VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
     ON CONFLICT (collection, id) DO UPDATE SET
         created = EXCLUDED.created, modified = EXCLUDED.modified,
         data = EXCLUDED.data, folded = EXCLUDED.folded,
         owner = EXCLUDED.owner, version = EXCLUDED.version
 """
-_DELETE = "DELETE FROM objects WHERE collection = %s AND id = %s"
+_DELETE = "DELETE FROM objects WHERE collection = $1 AND id = $2"
 _COLUMNS = "o.id, o.created, o.modified, o.data, o.owner, o.version"
+_COPIED = ("collection", "id", "created", "modified", "data", "folded", "owner", "version")
 _POOL_TIMEOUT = 30.0  # seconds a request waits for a free connection (then 503)
+# the server could not be reached or dropped the connection (asyncpg raises OSError for a refused
+# or unresolvable address, its own classes for a lost connection or a refused login)
+_UNREACHABLE = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,  # e.g. the first statement after the server ended the session
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.InvalidAuthorizationSpecificationError,
+    asyncpg.InvalidCatalogNameError,
+    PoolUnavailable,
+)
 
 
 def is_postgresql_url(database: str) -> bool:
@@ -67,21 +80,38 @@ def redacted_url(url: str) -> str:
     return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", url)
 
 
-def _jsonb(value: Any) -> Jsonb:
-    return Jsonb(value, dumps=orjson.dumps)
-
-
-def _row(columns: Sequence[Any]) -> StoredObject:
-    object_id, created, modified, data, owner, version = columns
+def _row(record: asyncpg.Record) -> StoredObject:
+    object_id, created, modified, data, owner, version = record.values()
     return StoredObject(object_id, created, modified, data, owner, version)
 
 
-async def _configure(connection: psycopg.AsyncConnection[Any]) -> None:
-    set_json_loads(orjson.loads, connection)
+def _stored_columns(obj: StoredObject, folded: Any) -> tuple[Any, ...]:
+    """The columns of `obj` after its collection, in the order of _COPIED and _UPSERT."""
+    return (obj.id, obj.created, obj.modified, obj.data, folded, obj.owner, obj.version)
+
+
+def _encode_jsonb(value: Any) -> bytes:
+    return b"\x01" + orjson.dumps(value)  # jsonb's binary format: a version byte, then the text
+
+
+def _decode_jsonb(data: bytes) -> Any:
+    return orjson.loads(data[1:])
+
+
+async def _configure(connection: asyncpg.Connection) -> None:
+    """jsonb parameters and columns as Python values, (de)serialised by orjson; binary, so that
+    COPY (gateway migrate) takes them too."""
+    await connection.set_type_codec(
+        "jsonb",
+        schema="pg_catalog",
+        encoder=_encode_jsonb,
+        decoder=_decode_jsonb,
+        format="binary",
+    )
 
 
 class PostgreSQLStore:
-    """The `Store` on PostgreSQL (psycopg 3, a pool of connections opened on first use).
+    """The `Store` on PostgreSQL (asyncpg, a pool of connections opened on first use).
 
     `indexes` (manifest-declared paths) needs nothing here: one GIN index over the folded
     documents serves equality and `in` filters on every path (see postgresql_sql.py)."""
@@ -121,9 +151,11 @@ class PostgreSQLStore:
                 pool = ConnectionPool(self._connect, self._max_size, _POOL_TIMEOUT)
                 try:
                     # one plain connection first: a wrong URL fails at once, with the reason
-                    connection = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
-                    async with connection:
+                    connection = await asyncpg.connect(self.url)
+                    try:
                         await self._create_schema(connection)
+                    finally:
+                        await connection.close()
                     async with pool.connection():  # the pool's first, configured connection
                         pass
                 except Exception as error:
@@ -135,59 +167,58 @@ class PostgreSQLStore:
         return self._pool
 
     async def _connect(self) -> Connection:
-        connection = await psycopg.AsyncConnection.connect(
-            self.url, autocommit=True, row_factory=tuple_row, options=self._session_options()
-        )
-        await _configure(connection)
+        connection = await asyncpg.connect(self.url, server_settings=self._session_settings())
+        try:
+            await _configure(connection)
+        except BaseException:
+            await connection.close()
+            raise
         return connection
 
-    def _session_options(self) -> str | None:
+    def _session_settings(self) -> dict[str, str]:
         """Every statement of a pooled connection is bounded by the query timeout."""
         if not self._query_timeout:
-            return None
-        return f"-c statement_timeout={int(self._query_timeout * 1000)}"
+            return {}
+        return {"statement_timeout": str(int(self._query_timeout * 1000))}
 
     @staticmethod
-    async def _create_schema(connection: psycopg.AsyncConnection[Any]) -> None:
-        encoding = await (await connection.execute("SHOW server_encoding")).fetchone()
-        if encoding is None or encoding[0].upper() not in ("UTF8", "UTF-8"):
+    async def _create_schema(connection: asyncpg.Connection) -> None:
+        encoding = await connection.fetchval("SHOW server_encoding")
+        if encoding is None or encoding.upper() not in ("UTF8", "UTF-8"):
             raise StoreError(f"the database must use the UTF8 encoding, not {encoding}")
         version = schema_version()
         async with connection.transaction():
-            await connection.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
-            cursor = await connection.execute("SELECT to_regclass('gateway_meta') IS NOT NULL")
-            exists = await cursor.fetchone()
-            if exists is not None and exists[0]:
-                cursor = await connection.execute(
+            await connection.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
+            if await connection.fetchval("SELECT to_regclass('gateway_meta') IS NOT NULL"):
+                current = await connection.fetchval(
                     "SELECT value FROM gateway_meta WHERE name = 'schema'"
                 )
-                current = await cursor.fetchone()
-                if current is not None and current[0] == version:
+                if current == version:
                     return
             for statement in schema_statements():
-                await connection.execute(statement.encode())
+                await connection.execute(statement)
             try:
                 async with connection.transaction():  # a savepoint: its failure undoes it alone
                     for statement in search_index_statements():
-                        await connection.execute(statement.encode())
-            except psycopg.Error as error:
+                        await connection.execute(statement)
+            except asyncpg.PostgresError as error:
                 log.warning("no trigram index for _search (pg_trgm): %s; _search scans", error)
             # statistics for columns an upgrade added: without them the planner walks the
             # creation order for a `_search` rather than asking the trigram index
             await connection.execute("ANALYZE objects")
             await connection.execute(
-                "INSERT INTO gateway_meta VALUES ('schema', %s) "
+                "INSERT INTO gateway_meta VALUES ('schema', $1) "
                 "ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
-                (version,),
+                version,
             )
 
     @contextlib.asynccontextmanager
-    async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
         pool = await self._ready()
         try:
             async with pool.connection() as connection:
                 yield connection
-        except (psycopg.OperationalError, PoolUnavailable) as error:
+        except _UNREACHABLE as error:
             raise StoreError(f"PostgreSQL ({redacted_url(self.url)}): {error}") from None
 
     # -- the Store protocol -------------------------------------------------------------------------
@@ -202,11 +233,11 @@ class PostgreSQLStore:
 
     async def get(self, collection: str, object_id: str) -> StoredObject | None:
         async with self._connection() as connection:
-            cursor = await connection.execute(
-                f"SELECT {_COLUMNS} FROM objects o WHERE o.collection = %s AND o.id = %s",
-                (collection, object_id),
+            row = await connection.fetchrow(
+                f"SELECT {_COLUMNS} FROM objects o WHERE o.collection = $1 AND o.id = $2",
+                collection,
+                object_id,
             )
-            row = await cursor.fetchone()
         return _row(row) if row is not None else None
 
     async def write(self, changes: Sequence[Change]) -> None:
@@ -217,16 +248,8 @@ class PostgreSQLStore:
         for change in changes:
             if isinstance(change, Put):
                 obj = change.obj
-                params: tuple[Any, ...] = (
-                    change.collection,
-                    obj.id,
-                    obj.created,
-                    obj.modified,
-                    _jsonb(obj.data),
-                    _jsonb(folded_document(obj.id, obj.created, obj.modified, obj.data, obj.owner)),
-                    obj.owner,
-                    obj.version,
-                )
+                folded = folded_document(obj.id, obj.created, obj.modified, obj.data, obj.owner)
+                params: tuple[Any, ...] = (change.collection, *_stored_columns(obj, folded))
                 statement = _UPSERT
             elif isinstance(change, Delete):
                 params, statement = (change.collection, change.object_id), _DELETE
@@ -238,12 +261,12 @@ class PostgreSQLStore:
                 groups.append((statement, [params]))
         async with self._connection() as connection:
             try:
-                async with connection.transaction(), connection.cursor() as cursor:
+                async with connection.transaction():
                     for statement, rows in groups:
-                        await cursor.executemany(statement, rows)
+                        await connection.executemany(statement, rows)
             except (TypeError, orjson.JSONEncodeError) as error:
                 raise StoreError(f"the change cannot be stored as JSON: {error}") from None
-            except psycopg.DataError as error:
+            except asyncpg.DataError as error:  # also an argument asyncpg could not encode
                 raise StoreError(f"PostgreSQL refused the change: {error}") from None
 
     async def query(self, collection: str, query: ListQuery) -> Page:
@@ -251,32 +274,27 @@ class PostgreSQLStore:
         where = compile_where(sql, collection, query)
         where_params = list(sql.params)
         order = compile_order(sql, query)
-        page_sql = (
-            f"SELECT {_COLUMNS} FROM objects o WHERE {where} ORDER BY {order} LIMIT %s OFFSET %s"
-        )
+        window = f"LIMIT {sql.param(query.limit)} OFFSET {sql.param(query.offset)}"
+        page_sql = f"SELECT {_COLUMNS} FROM objects o WHERE {where} ORDER BY {order} {window}"
         async with self._connection() as connection:
             try:
-                cursor = await connection.execute(
-                    page_sql.encode(), [*sql.params, query.limit, query.offset]
-                )
-                rows = await cursor.fetchall()
+                rows = await connection.fetch(page_sql, *sql.params)
                 if 0 < len(rows) < query.limit or (not rows and query.offset == 0):
                     total = query.offset + len(rows)
                 else:
-                    cursor = await connection.execute(
-                        f"SELECT count(*) FROM objects o WHERE {where}".encode(), where_params
+                    counted = await connection.fetchval(
+                        f"SELECT count(*) FROM objects o WHERE {where}", *where_params
                     )
-                    counted = await cursor.fetchone()
-                    total = counted[0] if counted else 0
-            except pg_errors.InvalidRegularExpression as error:
+                    total = counted or 0
+            except asyncpg.InvalidRegularExpressionError as error:
                 raise _regex_refused(query, error) from None
-            except pg_errors.QueryCanceled:
+            except asyncpg.QueryCanceledError:
                 raise ServiceUnavailable(
                     f"The query ran longer than the limit of {self._query_timeout} s and was "
                     "stopped; narrow it with more selective filters.",
                     headers={"Retry-After": "1"},
                 ) from None
-            except psycopg.DataError as error:
+            except asyncpg.DataError as error:
                 raise BadRequest(f"PostgreSQL cannot evaluate this query: {error}") from None
         return Page([_row(row) for row in rows], total)
 
@@ -287,23 +305,17 @@ class PostgreSQLStore:
         sql = Compiled()
         where = compile_where(sql, collection, query)
         order = compile_order(sql, query)
-        statement = (
-            f"SELECT {_COLUMNS} FROM objects o WHERE {where} ORDER BY {order} LIMIT %s OFFSET %s"
-        )
+        window = f"LIMIT {sql.param(query.limit)} OFFSET {sql.param(query.offset)}"
+        statement = f"SELECT {_COLUMNS} FROM objects o WHERE {where} ORDER BY {order} {window}"
         async with self._connection() as connection, connection.transaction():
-            cursor = connection.cursor(name="gateway_stream")
             try:
-                await cursor.execute(statement.encode(), [*sql.params, query.limit, query.offset])
-                while rows := await cursor.fetchmany(chunk):
-                    for row in rows:
-                        yield _row(row)
-            except pg_errors.QueryCanceled:
+                async for row in connection.cursor(statement, *sql.params, prefetch=chunk):
+                    yield _row(row)
+            except asyncpg.QueryCanceledError:
                 raise ServiceUnavailable(
                     f"The export ran longer than the limit of {self._query_timeout} s per step.",
                     headers={"Retry-After": "1"},
                 ) from None
-            finally:
-                await cursor.close()
 
     @contextlib.asynccontextmanager
     async def exclusive(self, name: str) -> AsyncIterator[None]:
@@ -312,17 +324,13 @@ class PostgreSQLStore:
         key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
         pool = await self._ready()
         async with pool.connection() as connection:
-            while True:
-                cursor = await connection.execute("SELECT pg_try_advisory_lock(%s)", (key,))
-                held = await cursor.fetchone()
-                if held is not None and held[0]:
-                    break
+            while not await connection.fetchval("SELECT pg_try_advisory_lock($1)", key):
                 await asyncio.sleep(3)
             try:
                 yield
             finally:
-                with contextlib.suppress(psycopg.Error):
-                    await connection.execute("SELECT pg_advisory_unlock(%s)", (key,))
+                with contextlib.suppress(*_UNREACHABLE, asyncpg.PostgresError):
+                    await connection.execute("SELECT pg_advisory_unlock($1)", key)
 
     async def close(self) -> None:
         self._closed = True
@@ -335,23 +343,20 @@ class PostgreSQLStore:
     async def collections(self) -> dict[str, int]:
         """Every collection -> its number of objects, in order of first creation."""
         async with self._connection() as connection:
-            cursor = await connection.execute(
+            rows = await connection.fetch(
                 "SELECT collection, count(*) FROM objects GROUP BY collection ORDER BY min(seq)"
             )
-            return {name: count for name, count in await cursor.fetchall()}
+            return {name: count for name, count in rows}
 
     async def export(self, collection: str, chunk: int = 2_000) -> AsyncIterator[StoredObject]:
         """Every object of `collection` in creation order (streamed by a server-side cursor)."""
         async with self._connection() as connection, connection.transaction():
-            cursor = connection.cursor(name="gateway_export")
-            await cursor.execute(
-                f"SELECT {_COLUMNS} FROM objects o WHERE o.collection = %s ORDER BY o.seq",
-                (collection,),
-            )
-            while rows := await cursor.fetchmany(chunk):
-                for row in rows:
-                    yield _row(row)
-            await cursor.close()
+            async for row in connection.cursor(
+                f"SELECT {_COLUMNS} FROM objects o WHERE o.collection = $1 ORDER BY o.seq",
+                collection,
+                prefetch=chunk,
+            ):
+                yield _row(row)
 
     async def import_all(
         self,
@@ -361,35 +366,23 @@ class PostgreSQLStore:
         """Copy `objects` (collection, object), in order, into an EMPTY database in one
         transaction (COPY): all or nothing. Returns how many were copied."""
         count = 0
+
+        def rows() -> Iterator[tuple[Any, ...]]:
+            nonlocal count
+            for collection, obj in objects:
+                folded = folded_document(obj.id, obj.created, obj.modified, obj.data, obj.owner)
+                count += 1
+                if progress is not None:
+                    progress(count)
+                yield (collection, *_stored_columns(obj, folded))
+
         async with self._connection() as connection, connection.transaction():
             await connection.execute("LOCK TABLE objects IN EXCLUSIVE MODE")
-            cursor = await connection.execute("SELECT EXISTS (SELECT 1 FROM objects)")
-            found = await cursor.fetchone()
-            if found is not None and found[0]:
+            if await connection.fetchval("SELECT EXISTS (SELECT 1 FROM objects)"):
                 raise StoreError(
                     f"{redacted_url(self.url)} already holds objects: migrate into an empty database"
                 )
-            async with connection.cursor().copy(
-                "COPY objects (collection, id, created, modified, data, folded, owner, version) "
-                "FROM STDIN"
-            ) as copy:
-                for collection, obj in objects:
-                    folded = folded_document(obj.id, obj.created, obj.modified, obj.data, obj.owner)
-                    await copy.write_row(
-                        (
-                            collection,
-                            obj.id,
-                            obj.created,
-                            obj.modified,
-                            orjson.dumps(obj.data).decode(),
-                            orjson.dumps(folded).decode(),
-                            obj.owner,
-                            obj.version,
-                        )
-                    )
-                    count += 1
-                    if progress is not None:
-                        progress(count)
+            await connection.copy_records_to_table("objects", records=rows(), columns=_COPIED)
         return count
 
 

@@ -394,14 +394,16 @@ class _Source:
 
 
 class Compiled:
-    """SQL text with %s placeholders and their parameters, built up piece by piece."""
+    """SQL text with numbered placeholders ($1, $2, ...) and their parameters, built up piece by
+    piece: a statement may use the first n of them (the page query's count uses the filter's)."""
 
     def __init__(self) -> None:
         self.params: list[Any] = []
 
     def param(self, value: Any, cast: str | None = None) -> str:
         self.params.append(value)
-        return f"%s::{cast}" if cast else "%s"
+        number = len(self.params)
+        return f"${number}::{cast}" if cast else f"${number}"
 
     def path_exists(self, source: tuple[str, str], predicate: str) -> str:
         """Some value at the path satisfies the jsonpath `predicate` (on @)."""

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Iterator
 from typing import Any
 
-import psycopg
+import asyncpg
 import pytest
 
 from gateway_core.storage.pg_pool import Connection, ConnectionPool, PoolUnavailable
@@ -30,14 +30,12 @@ class Opener:
 
     async def __call__(self) -> Connection:
         self.opened += 1
-        return await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+        return await asyncpg.connect(self.url)
 
 
 async def backend_pid(pool: ConnectionPool) -> int:
     async with pool.connection() as connection:
-        row = await (await connection.execute("SELECT pg_backend_pid()")).fetchone()
-        assert row is not None
-        return int(row[0])
+        return int(await connection.fetchval("SELECT pg_backend_pid()"))
 
 
 def test_many_callers_share_at_most_max_size_connections(url: str) -> None:
@@ -69,10 +67,14 @@ def test_a_broken_connection_is_replaced(url: str) -> None:
         opener = Opener(url)
         pool = ConnectionPool(opener, max_size=1, timeout=10)
         first = await backend_pid(pool)
-        killer = await psycopg.AsyncConnection.connect(url, autocommit=True)
-        async with killer:
-            await killer.execute("SELECT pg_terminate_backend(%s)", (first,))
-        with pytest.raises(psycopg.OperationalError):
+        killer = await asyncpg.connect(url)
+        try:
+            await killer.execute("SELECT pg_terminate_backend($1)", first)
+        finally:
+            await killer.close()
+        with pytest.raises(
+            (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError)
+        ):
             await backend_pid(pool)  # the request on the killed connection fails ...
         assert await backend_pid(pool) != first  # ... the next gets a new one
         assert opener.opened == 2
@@ -88,10 +90,9 @@ def test_a_connection_left_in_a_transaction_is_not_handed_out_again(url: str) ->
             await connection.execute("BEGIN")
             await connection.execute("CREATE TEMPORARY TABLE half_done (x int)")
             left = connection
-        assert left.closed
+        assert left.is_closed()
         async with pool.connection() as connection:
-            cursor = await connection.execute("SELECT to_regclass('pg_temp.half_done')")
-            assert (await cursor.fetchone()) == (None,)
+            assert await connection.fetchval("SELECT to_regclass('pg_temp.half_done')") is None
         await pool.close()
 
     asyncio.run(scenario())
@@ -127,6 +128,32 @@ def test_a_closed_pool_refuses_and_closes_what_comes_back(url: str) -> None:
             with pytest.raises(PoolUnavailable, match="closed"):
                 async with pool.connection():
                     pass
-        assert held.closed
+        assert held.is_closed()
+
+    asyncio.run(scenario())
+
+
+def test_a_refused_statement_keeps_the_connection_and_a_cancelled_one_drops_it(url: str) -> None:
+    async def scenario() -> None:
+        opener = Opener(url)
+        pool = ConnectionPool(opener, max_size=1, timeout=10)
+        first = await backend_pid(pool)
+        with pytest.raises(asyncpg.DivisionByZeroError):
+            async with pool.connection() as connection:
+                await connection.fetchval("SELECT 1 / 0")
+        assert await backend_pid(pool) == first and opener.opened == 1
+
+        async def slow() -> None:
+            async with pool.connection() as connection:
+                await connection.execute("SELECT pg_sleep(10)")
+
+        sleeper = asyncio.create_task(slow())
+        await asyncio.sleep(0.2)
+        sleeper.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await sleeper
+        assert await asyncio.wait_for(backend_pid(pool), 2) != first  # a new connection
+        assert opener.opened == 2
+        await pool.close()
 
     asyncio.run(scenario())

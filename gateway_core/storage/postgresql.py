@@ -31,10 +31,12 @@ from gateway_core.query import Condition, ListQuery
 from gateway_core.storage.base import Change, Delete, Page, Put, StoredObject
 from gateway_core.storage.pg_pool import Connection, ConnectionPool, PoolUnavailable
 from gateway_core.storage.postgresql_sql import (
+    GIN_INDEXES,
     Compiled,
     compile_order,
     compile_where,
     folded_document,
+    plan_once,
     schema_statements,
     schema_version,
     search_index_statements,
@@ -110,6 +112,25 @@ async def _configure(connection: asyncpg.Connection) -> None:
     )
 
 
+class _Session(asyncpg.Connection):
+    """A pooled connection that remembers its `plan_cache_mode`, so that a statement sets it
+    only when it needs the other one (one round trip per switch, not per statement)."""
+
+    __slots__ = ("generic_plans",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.generic_plans = False  # the server's default: `auto`
+
+
+async def _plan_mode(connection: asyncpg.Connection, generic: bool) -> None:
+    assert isinstance(connection, _Session)
+    if connection.generic_plans != generic:
+        mode = "force_generic_plan" if generic else "auto"
+        await connection.execute(f"SET plan_cache_mode = {mode}")
+        connection.generic_plans = generic
+
+
 class PostgreSQLStore:
     """The `Store` on PostgreSQL (asyncpg, a pool of connections opened on first use).
 
@@ -167,7 +188,9 @@ class PostgreSQLStore:
         return self._pool
 
     async def _connect(self) -> Connection:
-        connection = await asyncpg.connect(self.url, server_settings=self._session_settings())
+        connection = await asyncpg.connect(
+            self.url, server_settings=self._session_settings(), connection_class=_Session
+        )
         try:
             await _configure(connection)
         except BaseException:
@@ -277,6 +300,7 @@ class PostgreSQLStore:
         window = f"LIMIT {sql.param(query.limit)} OFFSET {sql.param(query.offset)}"
         page_sql = f"SELECT {_COLUMNS} FROM objects o WHERE {where} ORDER BY {order} {window}"
         async with self._connection() as connection:
+            await _plan_mode(connection, plan_once(query))
             try:
                 rows = await connection.fetch(page_sql, *sql.params)
                 if 0 < len(rows) < query.limit or (not rows and query.offset == 0):
@@ -307,15 +331,17 @@ class PostgreSQLStore:
         order = compile_order(sql, query)
         window = f"LIMIT {sql.param(query.limit)} OFFSET {sql.param(query.offset)}"
         statement = f"SELECT {_COLUMNS} FROM objects o WHERE {where} ORDER BY {order} {window}"
-        async with self._connection() as connection, connection.transaction():
-            try:
-                async for row in connection.cursor(statement, *sql.params, prefetch=chunk):
-                    yield _row(row)
-            except asyncpg.QueryCanceledError:
-                raise ServiceUnavailable(
-                    f"The export ran longer than the limit of {self._query_timeout} s per step.",
-                    headers={"Retry-After": "1"},
-                ) from None
+        async with self._connection() as connection:
+            await _plan_mode(connection, plan_once(query))
+            async with connection.transaction():
+                try:
+                    async for row in connection.cursor(statement, *sql.params, prefetch=chunk):
+                        yield _row(row)
+                except asyncpg.QueryCanceledError:
+                    raise ServiceUnavailable(
+                        f"The export ran longer than the limit of {self._query_timeout} s per step.",
+                        headers={"Retry-After": "1"},
+                    ) from None
 
     @contextlib.asynccontextmanager
     async def exclusive(self, name: str) -> AsyncIterator[None]:
@@ -382,7 +408,17 @@ class PostgreSQLStore:
                 raise StoreError(
                     f"{redacted_url(self.url)} already holds objects: migrate into an empty database"
                 )
+            gin_indexes = [
+                name
+                for name in GIN_INDEXES
+                if await connection.fetchval("SELECT to_regclass($1)", name)
+            ]
+            for name in gin_indexes:  # collect the new entries, then merge them in one pass
+                await connection.execute(f"ALTER INDEX {name} SET (fastupdate = on)")
             await connection.copy_records_to_table("objects", records=rows(), columns=_COPIED)
+            for name in gin_indexes:
+                await connection.execute(f"SELECT gin_clean_pending_list('{name}'::regclass)")
+                await connection.execute(f"ALTER INDEX {name} SET (fastupdate = off)")
         return count
 
 

@@ -455,8 +455,41 @@ def test_migrate_tinydb_to_postgresql_and_back(tmp_path: Path, url: str, capsys:
     assert "Copied 4 objects in 2 collections." in output.out
     assert "write [##############################] 4/4 (100%)" in output.err
     assert read_back(url, collections) == objects
+    assert gin_pending_lists(url) == {"objects_folded": 0, "objects_search": 0}
     assert main(["migrate", "--from", url, "--to", str(tmp_path / "after.json")]) == 0
     assert read_back(str(tmp_path / "after.json"), collections) == objects
+
+
+def gin_pending_lists(url: str) -> dict[str, int]:
+    """Pages in the pending list of each GIN index, or -1 where new entries would go there."""
+    with psycopg.connect(url, autocommit=True) as connected:
+        connected.execute("CREATE EXTENSION IF NOT EXISTS pgstattuple")
+        found = {}
+        for name, options in connected.execute(
+            "SELECT relname, reloptions FROM pg_class WHERE relname IN "
+            "('objects_folded', 'objects_search')"
+        ).fetchall():
+            row = connected.execute("SELECT pending_pages FROM pgstatginindex(%s)", (name,))
+            pending = row.fetchone()
+            found[name] = pending[0] if "fastupdate=off" in (options or []) and pending else -1
+        return found
+
+
+def test_writes_leave_no_pending_gin_entries_for_reads_to_scan(url: str) -> None:
+    """With GIN's default `fastupdate`, new entries wait in a list that every list query reads
+    whole until a vacuum; the store turns it off, so reads stay as fast after many writes."""
+    records = make_records([{"name": f"person {n}", "tags": ["a", str(n)]} for n in range(300)])
+
+    async def go() -> None:
+        store = PostgreSQLStore(url)
+        try:
+            for record in records:
+                await store.write([Put(FIXTURE_COLLECTION, record)])
+        finally:
+            await store.close()
+
+    run(go())
+    assert gin_pending_lists(url) == {"objects_folded": 0, "objects_search": 0}
 
 
 def test_migrate_refuses_a_target_that_holds_objects(tmp_path: Path, url: str) -> None:
@@ -555,3 +588,38 @@ def test_serve_with_two_workers_on_postgresql(tmp_path: Path, url: str, book_sch
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+def test_plain_equality_lists_reuse_one_plan_and_others_are_planned_for_their_values(
+    url: str,
+) -> None:
+    """A list of string equalities in creation order runs with a generic plan (planning per
+    request cost more than running the query); `_search`, ranges and other orders do not. The
+    connection switches back and forth, answering each query right."""
+    records = make_records([{"name": "Ann", "score": 3}, {"name": "Bob", "score": 9}])
+    asked = [
+        ("name=ann", True, ["Ann"]),
+        ("name[]=ann&name[]=bob", True, ["Ann", "Bob"]),
+        ("_search=bo", False, ["Bob"]),
+        ("name=bob", True, ["Bob"]),
+        ("score[>]=5", False, ["Bob"]),
+        ("name[ne]=ann", False, ["Bob"]),
+        ("name=ann&_order[name]=desc", False, ["Ann"]),
+    ]
+
+    async def go() -> list[tuple[str, str, list[str]]]:
+        store = PostgreSQLStore(url, max_size=1)  # one connection: every query on the same session
+        seen = []
+        try:
+            await store.write([Put(FIXTURE_COLLECTION, record) for record in records])
+            for params, _, _ in asked:
+                page = await store.query(FIXTURE_COLLECTION, query(params))
+                async with store._connection() as connection:
+                    mode = await connection.fetchval("SHOW plan_cache_mode")
+                seen.append((params, mode, [item.data["name"] for item in page.items]))
+        finally:
+            await store.close()
+        return seen
+
+    for (params, generic, names), seen in zip(asked, run(go()), strict=True):
+        assert seen == (params, "force_generic_plan" if generic else "auto", names)

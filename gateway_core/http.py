@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import quote, unquote_plus
@@ -46,6 +47,9 @@ log = logging.getLogger("gateway")
 
 _URI_CHARACTERS = "!#$%&'()*+,/:;=?@[]~"  # kept by `quote`; the rest is percent-encoded
 _PAGING_PARAMETERS = {"_page", "page", "_start", "start", "_offset", "offset"}
+# a query string `quote` leaves as it is, without a (possibly percent-encoded) paging parameter
+_PLAIN_QUERY = re.compile(r"[A-Za-z0-9_.\-~!#$&'()*+,/:;=?@\[\]]*")
+_PAGING_WORDS = ("page", "start", "offset")
 
 
 class JSON(JSONResponse):
@@ -153,12 +157,15 @@ def paging_links(request: Request, envelope: dict[str, Any]) -> str:
     """RFC 8288 `Link` header with first/prev/next/last pages (page-based, keeping other parameters)."""
     page, pages = envelope["page"], envelope["pages"]
     raw = request.scope["query_string"].decode("latin-1")
-    kept = "&".join(
-        # as sent, but never a `>` that would end the <URL>; raw bytes back to themselves
-        quote(part, safe=_URI_CHARACTERS, encoding="latin-1")
-        for part in raw.split("&")
-        if part and unquote_plus(split_key(part)[0]) not in _PAGING_PARAMETERS
-    )
+    if _PLAIN_QUERY.fullmatch(raw) and not any(word in raw for word in _PAGING_WORDS):
+        kept = "&".join(part for part in raw.split("&") if part)
+    else:
+        kept = "&".join(
+            # as sent, but never a `>` that would end the <URL>; raw bytes back to themselves
+            quote(part, safe=_URI_CHARACTERS, encoding="latin-1")
+            for part in raw.split("&")
+            if part and unquote_plus(split_key(part)[0]) not in _PAGING_PARAMETERS
+        )
     path = request.scope["path"]
     prefix = f"{path}?{kept}&_page=" if kept else f"{path}?_page="
 

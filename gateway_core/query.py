@@ -195,6 +195,9 @@ PathLookup = Callable[[str], Mapping[str, PathInfo]]
 
 def arrays_of(path: str, paths: Mapping[str, PathInfo]) -> tuple[str, ...]:
     """The prefixes of `path` (itself included) whose values are arrays."""
+    info = paths.get(path)
+    if info is not None:
+        return info.array_prefixes  # known since the schema was read (schema_paths)
     parts = path.split(".")
     prefixes = (".".join(parts[: index + 1]) for index in range(len(parts)))
     return tuple(p for p in prefixes if (info := paths.get(p)) is not None and info.is_array)
@@ -435,6 +438,8 @@ def parse_query_string(raw: str) -> list[tuple[str, str]]:
 
 
 def _decode(text: str) -> str:
+    if text.isascii() and "%" not in text and "+" not in text:
+        return text  # most names and values: nothing to decode
     return unquote_plus(text.encode("latin-1").decode("utf-8", "replace"))
 
 

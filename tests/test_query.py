@@ -770,3 +770,21 @@ def test_documented_example(doc_api: Api, query: str, result: str) -> None:
     else:
         expected = [] if result == "(none)" else result.split(", ")
         assert doc_api.labels("/api/person", query) == expected
+
+
+def test_array_prefixes_are_read_from_the_schema_once(tmp_path: Path) -> None:
+    """Every path of every plugin objecttype knows which of its prefixes hold arrays (what a
+    filter walks through), as the path map itself says."""
+    from gateway_core.schemas.paths import schema_paths
+
+    settings = Settings(database=str(tmp_path / "db.json"), plugins=("customer-interaction",))
+    gateway = load_gateway(settings)
+    checked = 0
+    for object_type in gateway.schemas.types.values():
+        paths = schema_paths(gateway.schemas, object_type)
+        for path, info in paths.items():
+            parts = path.split(".")
+            prefixes = (".".join(parts[: n + 1]) for n in range(len(parts)))
+            assert info.array_prefixes == tuple(p for p in prefixes if paths[p].is_array), path
+            checked += 1
+    assert checked > 100

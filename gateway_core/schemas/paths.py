@@ -26,6 +26,7 @@ class PathInfo:
     inverse: str | None = None  # a relation's `inversedBy`
     cascade_delete: bool = False  # a relation's `cascadeDelete`
     value_schema: str | None = None  # the `$id` of the value object's schema, when `$ref` made it
+    array_prefixes: tuple[str, ...] = ()  # the prefixes of `path` (itself included) holding arrays
 
     @property
     def scalar_type(self) -> str:
@@ -76,6 +77,7 @@ def schema_paths(schemas: SchemaSet, object_type: ObjectType) -> dict[str, PathI
         in_array: bool,
         seen: frozenset[str],
         depth: int,
+        arrays: tuple[str, ...],
     ) -> None:
         if depth > _MAX_DEPTH:
             return
@@ -86,6 +88,7 @@ def schema_paths(schemas: SchemaSet, object_type: ObjectType) -> dict[str, PathI
             item_referred = isinstance(items.get("$ref"), str)
             item_schema, item_base, item_seen = _merge(schemas, items, base, seen)
             if prefix:
+                arrays = (*arrays, prefix)
                 paths[prefix] = PathInfo(
                     prefix,
                     _types(item_schema),
@@ -94,8 +97,9 @@ def schema_paths(schemas: SchemaSet, object_type: ObjectType) -> dict[str, PathI
                     True,
                     *_relation(item_schema, schema),
                     item_base if item_referred else None,
+                    arrays,
                 )
-            visit(item_schema, item_base, prefix, True, item_seen, depth + 1)
+            visit(item_schema, item_base, prefix, True, item_seen, depth + 1, arrays)
             return
         if prefix and prefix not in paths:
             paths[prefix] = PathInfo(
@@ -106,16 +110,16 @@ def schema_paths(schemas: SchemaSet, object_type: ObjectType) -> dict[str, PathI
                 False,
                 *_relation(schema, schema),
                 base if referred else None,
+                arrays,
             )
         props = schema.get("properties")
         if isinstance(props, dict):
             for name, sub in props.items():
                 if isinstance(sub, dict):
-                    visit(
-                        sub, base, f"{prefix}.{name}" if prefix else name, in_array, seen, depth + 1
-                    )
+                    path = f"{prefix}.{name}" if prefix else name
+                    visit(sub, base, path, in_array, seen, depth + 1, arrays)
 
-    visit(object_type.schema, object_type.id, "", False, frozenset({object_type.id}), 0)
+    visit(object_type.schema, object_type.id, "", False, frozenset({object_type.id}), 0, ())
     return paths
 
 

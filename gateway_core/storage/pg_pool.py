@@ -5,7 +5,8 @@ AsyncConnectionPool (used before asyncpg) cost about twice the CPU of handing ou
 a list, and asyncpg's own Pool resets every connection it gets back with a round trip to the server
 (docs/performance.md, "PostgreSQL, where the time goes"); with one worker that CPU is what limits
 the PostgreSQL backend. This pool does less: no background workers, no idle-time or lifetime
-limits, no reset (the store leaves no session state behind: no temporary tables, LISTEN or SET).
+limits, no reset (the store leaves no temporary tables or LISTEN behind, and the one setting it
+changes, `plan_cache_mode`, is tracked on the connection itself: postgresql.py's `_Session`).
 A connection that comes back closed, inside a transaction or after any error but a statement the
 server refused is closed, and a new one is opened when needed, so a restarted server costs the
 requests that were using the old connections, not the ones after.

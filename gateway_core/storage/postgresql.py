@@ -299,6 +299,7 @@ class PostgreSQLStore:
         order = compile_order(sql, query)
         window = f"LIMIT {sql.param(query.limit)} OFFSET {sql.param(query.offset)}"
         page_sql = f"SELECT {_COLUMNS} FROM objects o WHERE {where} ORDER BY {order} {window}"
+        refused: asyncpg.PostgresError | None = None
         async with self._connection() as connection:
             await _plan_mode(connection, plan_once(query))
             try:
@@ -310,17 +311,26 @@ class PostgreSQLStore:
                         f"SELECT count(*) FROM objects o WHERE {where}", *where_params
                     )
                     total = counted or 0
-            except asyncpg.InvalidRegularExpressionError as error:
-                raise _regex_refused(query, error) from None
-            except asyncpg.QueryCanceledError:
-                raise ServiceUnavailable(
-                    f"The query ran longer than the limit of {self._query_timeout} s and was "
-                    "stopped; narrow it with more selective filters.",
-                    headers={"Retry-After": "1"},
-                ) from None
-            except asyncpg.DataError as error:
-                raise BadRequest(f"PostgreSQL cannot evaluate this query: {error}") from None
+            except (
+                asyncpg.InvalidRegularExpressionError,
+                asyncpg.QueryCanceledError,
+                asyncpg.DataError,
+            ) as error:
+                refused = error  # answered below, once the (sound) connection is back in the pool
+        if refused is not None:
+            raise self._query_refused(query, refused)
         return Page([_row(row) for row in rows], total)
+
+    def _query_refused(self, query: ListQuery, error: asyncpg.PostgresError) -> Exception:
+        if isinstance(error, asyncpg.InvalidRegularExpressionError):
+            return _regex_refused(query, error)
+        if isinstance(error, asyncpg.QueryCanceledError):
+            return ServiceUnavailable(
+                f"The query ran longer than the limit of {self._query_timeout} s and was "
+                "stopped; narrow it with more selective filters.",
+                headers={"Retry-After": "1"},
+            )
+        return BadRequest(f"PostgreSQL cannot evaluate this query: {error}")
 
     async def stream(
         self, collection: str, query: ListQuery, chunk: int = 1_000

@@ -308,17 +308,26 @@ def test_totals_beyond_the_page(url: str) -> None:
 
 
 def test_a_regex_postgresql_cannot_read_is_a_400_naming_the_parameter(url: str) -> None:
-    async def go() -> None:
-        store = PostgreSQLStore(url)
+    """... and the connection stays in the pool: a refused query costs no new connection."""
+
+    async def backend() -> int:
+        async with store._connection() as connection:
+            return int(await connection.fetchval("SELECT pg_backend_pid()"))
+
+    async def go() -> tuple[BadRequest, int, int]:
         try:
             await store.write([Put(FIXTURE_COLLECTION, make_records([{"name": "x"}])[0])])
-            await store.query(FIXTURE_COLLECTION, query("name[regex]=(?P<word>x)"))
+            before = await backend()
+            with pytest.raises(BadRequest) as raised:
+                await store.query(FIXTURE_COLLECTION, query("name[regex]=(?P<word>x)"))
+            return raised.value, before, await backend()
         finally:
             await store.close()
 
-    with pytest.raises(BadRequest) as raised:
-        run(go())
-    assert [param.name for param in raised.value.invalid_params] == ["name[regex]"]
+    store = PostgreSQLStore(url, max_size=1)
+    refused, before, after = run(go())
+    assert [param.name for param in refused.invalid_params] == ["name[regex]"]
+    assert before == after
 
 
 def test_stores_opened_at_once_create_the_schema_once(postgresql_cluster: Any) -> None:

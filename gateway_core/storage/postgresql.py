@@ -293,12 +293,8 @@ class PostgreSQLStore:
                 raise StoreError(f"PostgreSQL refused the change: {error}") from None
 
     async def query(self, collection: str, query: ListQuery) -> Page:
-        sql = Compiled()
-        where = compile_where(sql, collection, query)
-        where_params = list(sql.params)
-        order = compile_order(sql, query)
-        window = f"LIMIT {sql.param(query.limit)} OFFSET {sql.param(query.offset)}"
-        page_sql = f"SELECT {_COLUMNS} FROM objects o WHERE {where} ORDER BY {order} {window}"
+        page_sql, sql, where, where_count = _page_statement(collection, query)
+        where_params = sql.params[:where_count]
         refused: asyncpg.PostgresError | None = None
         async with self._connection() as connection:
             await _plan_mode(connection, plan_once(query))
@@ -336,11 +332,7 @@ class PostgreSQLStore:
         self, collection: str, query: ListQuery, chunk: int = 1_000
     ) -> AsyncIterator[StoredObject]:
         """Every match of `query` (its window too), in its order, through a server-side cursor."""
-        sql = Compiled()
-        where = compile_where(sql, collection, query)
-        order = compile_order(sql, query)
-        window = f"LIMIT {sql.param(query.limit)} OFFSET {sql.param(query.offset)}"
-        statement = f"SELECT {_COLUMNS} FROM objects o WHERE {where} ORDER BY {order} {window}"
+        statement, sql, _, _ = _page_statement(collection, query)
         async with self._connection() as connection:
             await _plan_mode(connection, plan_once(query))
             async with connection.transaction():
@@ -430,6 +422,18 @@ class PostgreSQLStore:
                 await connection.execute(f"SELECT gin_clean_pending_list('{name}'::regclass)")
                 await connection.execute(f"ALTER INDEX {name} SET (fastupdate = off)")
         return count
+
+
+def _page_statement(collection: str, query: ListQuery) -> tuple[str, Compiled, str, int]:
+    """The SELECT of `query`'s page, its parameters, and its WHERE clause with the number of
+    parameters that clause uses (the first ones: a count reuses them)."""
+    sql = Compiled()
+    where = compile_where(sql, collection, query)
+    where_count = len(sql.params)
+    order = compile_order(sql, query)
+    window = f"LIMIT {sql.param(query.limit)} OFFSET {sql.param(query.offset)}"
+    statement = f"SELECT {_COLUMNS} FROM objects o WHERE {where} ORDER BY {order} {window}"
+    return statement, sql, where, where_count
 
 
 def _regex_refused(query: ListQuery, error: Exception) -> BadRequest:

@@ -3,7 +3,10 @@ the way is crossed (every element), an array at the end gives its elements."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
+
+import orjson
 
 
 def values_at(data: Any, path: str) -> list[Any]:
@@ -22,3 +25,13 @@ def values_at(data: Any, path: str) -> list[Any]:
         for v in (value if isinstance(value, list) else [value])
         if v is not None
     ]
+
+
+def copy_document(data: Any) -> Any:
+    """A deep copy of a JSON document, through orjson (a tenth of `copy.deepcopy`'s time on a
+    Partij; docs/performance.md). What orjson cannot encode, which no stored document holds, is
+    copied by `copy.deepcopy`."""
+    try:
+        return orjson.loads(orjson.dumps(data))
+    except TypeError:
+        return copy.deepcopy(data)

@@ -421,19 +421,19 @@ def query_in(pairs: Sequence[tuple[str, str]]) -> dict[str, Any]:
 def query_out(mapped: Mapping[str, Any]) -> list[tuple[str, str]]:
     """A mapped query back to parameters; nested objects become `a.b` names (and `_order[a.b]`)."""
     pairs: list[tuple[str, str]] = []
-
-    def walk(value: Any, name: str) -> None:
-        if isinstance(value, dict):
-            for key, child in value.items():
-                if name == "_order":
-                    walk(child, f"_order[{key}]")
-                else:
-                    walk(child, f"{name}.{key}" if name else key)
-        elif isinstance(value, list):
-            for element in value:
-                walk(element, name)
-        elif value is not None:
-            pairs.append((name, value if isinstance(value, str) else _to_string(value)))
-
-    walk(dict(mapped), "")
+    _query_pairs(dict(mapped), "", pairs)
     return pairs
+
+
+def _query_pairs(value: Any, name: str, pairs: list[tuple[str, str]]) -> None:
+    if isinstance(value, dict):
+        for key, child in value.items():
+            if name == "_order":
+                _query_pairs(child, f"_order[{key}]", pairs)
+            else:
+                _query_pairs(child, f"{name}.{key}" if name else key, pairs)
+    elif isinstance(value, list):
+        for element in value:
+            _query_pairs(element, name, pairs)
+    elif value is not None:
+        pairs.append((name, value if isinstance(value, str) else _to_string(value)))

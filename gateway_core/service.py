@@ -7,7 +7,6 @@ parameters and returns rendered objects or raises ProblemErrors.
 from __future__ import annotations
 
 import contextlib
-import copy
 import dataclasses
 import math
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -17,7 +16,7 @@ from typing import Any
 from gateway_core.answer_cache import AnswerCache, EncodedAnswer, encode
 from gateway_core.audit import audit_entries, version_of
 from gateway_core.context import RequestContext, scope_for
-from gateway_core.documents import values_at
+from gateway_core.documents import copy_document, values_at
 from gateway_core.embedding import ClaimedExtend, Renderer
 from gateway_core.errors import BadRequest, Forbidden, InvalidParam, NotFound, ValidationFailed
 from gateway_core.events import (
@@ -188,7 +187,7 @@ class ObjectService:
             schema_id,
             object_id,
             data,
-            copy.deepcopy(previous),
+            copy_document(previous),
             query=(),
             may_refuse=True,
         )
@@ -210,8 +209,8 @@ class ObjectService:
                         context,
                         change.schema_id,
                         change.object_id,
-                        copy.deepcopy(after),
-                        copy.deepcopy(before),
+                        copy_document(after),
+                        copy_document(before),
                     )
                 )
 
@@ -276,7 +275,7 @@ class ObjectService:
         if not self.events.listens(POST_READ):
             return record
         event = Event(
-            POST_READ, context, schema_id, record.id, copy.deepcopy(record.data), may_refuse=True
+            POST_READ, context, schema_id, record.id, copy_document(record.data), may_refuse=True
         )
         await self.events.dispatch(event)
         data = event.object if isinstance(event.object, dict) else record.data
@@ -419,7 +418,7 @@ class ObjectService:
             schema_id,
             object_id,
             context,
-            lambda current: merge_patch(copy.deepcopy(current.data), changes),
+            lambda current: merge_patch(copy_document(current.data), changes),
             problems,
             precondition,
         )
@@ -450,7 +449,7 @@ class ObjectService:
         """How many stored objects the objecttype's (new) schema would refuse."""
         invalid = 0
         async for record in self.store.stream(schema_id, ListQuery(limit=ALL)):
-            data = copy.deepcopy(record.data)
+            data = copy_document(record.data)
             _, problems = self._validate(schema_id, data, record.id, record.data, "")
             invalid += bool(problems)
         return invalid

@@ -20,6 +20,7 @@ from jsonschema.exceptions import ValidationError
 from jsonschema.protocols import Validator
 from jsonschema.validators import Draft202012Validator, validator_for
 
+from gateway_core.documents import copy_document
 from gateway_core.errors import InvalidParam
 from gateway_core.schemas.formats import describe, format_checker, format_functions
 from gateway_core.schemas.registry import ObjectType, SchemaSet
@@ -72,25 +73,32 @@ class ObjectValidator:
         self._fast = fast
         self._property_cache: dict[tuple[int, str], list[tuple[str, dict[str, Any], str]]] = {}
         keywords = self._reachable_keywords()
-        self._has_defaults = "default" in keywords
         self._has_write_rules = bool(keywords & {"readOnly", "immutable"})
 
     def _reachable_keywords(self) -> set[str]:
-        """Which of default/readOnly/immutable occur in any property schema reachable from the root."""
+        """Which of default/readOnly/immutable occur in any property schema reachable from the root;
+        also notes which schema nodes have a `default` below them (`_reaching_defaults`)."""
         found: set[str] = set()
-        seen: set[tuple[int, str]] = set()
+        children: dict[tuple[int, str], list[tuple[int, str]]] = {}
+        with_default: set[tuple[int, str]] = set()
         pending = [(self.object_type.schema, self.object_type.id)]
         while pending:
             schema, base = pending.pop()
-            if (id(schema), base) in seen:
+            key = (id(schema), base)
+            if key in children:
                 continue
-            seen.add((id(schema), base))
+            below = children[key] = []
+            items = self._items(schema, base)
+            if items is not None:
+                pending.append(items)
+                below.append((id(items[0]), items[1]))
             for _, sub, sub_base in self._properties(schema, base):
                 found.update(k for k in ("default", "readOnly", "immutable") if k in sub)
+                if "default" in sub:
+                    with_default.add(key)
                 pending.append((sub, sub_base))
-                items = self._items(sub, sub_base)
-                if items is not None:
-                    pending.append(items)
+                below.append((id(sub), sub_base))
+        self._reaching_defaults = _reaching(with_default, children)
         return found
 
     # -- the walk over properties shared by defaults, readOnly and immutable -----------------
@@ -155,20 +163,33 @@ class ObjectValidator:
     def with_defaults(self, document: dict[str, Any]) -> dict[str, Any]:
         """The document with `default`s filled in: a copy when one is missing, else the document
         itself (never changed)."""
-        if not self._has_defaults or not any(
-            name not in parent and "default" in sub
-            for _, name, sub, _, parent in self._walk(
-                self.object_type.schema, self.object_type.id, document, ()
-            )
-        ):
+        root = (self.object_type.schema, self.object_type.id)
+        if not any(name not in parent for name, _, parent in self._default_sites(*root, document)):
             return document
-        result = copy.deepcopy(document)
-        for _, name, sub, _, parent in self._walk(
-            self.object_type.schema, self.object_type.id, result, ()
-        ):
-            if name not in parent and "default" in sub:
+        result: dict[str, Any] = copy_document(document)
+        for name, sub, parent in self._default_sites(*root, result):
+            if name not in parent:
                 parent[name] = copy.deepcopy(sub["default"])
         return result
+
+    def _default_sites(
+        self, schema: dict[str, Any], base: str, value: Any
+    ) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
+        """(name, property schema, parent object) of every property with a `default` in `value`,
+        looking only into the parts of the schema where a default can be (`_reaching_defaults`)."""
+        if (id(schema), base) not in self._reaching_defaults:
+            return
+        if isinstance(value, dict):
+            for name, sub, sub_base in self._properties(schema, base):
+                if "default" in sub:
+                    yield name, sub, value
+                if name in value:
+                    yield from self._default_sites(sub, sub_base, value[name])
+        elif isinstance(value, list):
+            items = self._items(schema, base)
+            if items is not None:
+                for element in value:
+                    yield from self._default_sites(items[0], items[1], element)
 
     def write_violations(
         self, document: dict[str, Any], previous: dict[str, Any] | None
@@ -207,6 +228,21 @@ class ObjectValidator:
         problems = self.write_violations(document, previous) + self.schema_errors(document)
         unique = {(p.name, p.code, p.reason): p for p in problems}
         return sorted(unique.values(), key=lambda p: (p.name, p.code))
+
+
+def _reaching(
+    targets: set[tuple[int, str]], children: dict[tuple[int, str], list[tuple[int, str]]]
+) -> set[tuple[int, str]]:
+    """The nodes from which one of `targets` can be reached (recursive schemas are cycles)."""
+    reaching = set(targets)
+    grown = True
+    while grown:
+        grown = False
+        for node, below in children.items():
+            if node not in reaching and any(child in reaching for child in below):
+                reaching.add(node)
+                grown = True
+    return reaching
 
 
 def _lookup(document: Any, path: tuple[Any, ...]) -> Any:

@@ -115,6 +115,46 @@ def test_defaults_do_not_overwrite_or_invent_objects(validator: ObjectValidator)
     assert result == {"title": "T", "isbn": "9789038896182", "available": False}
 
 
+TREE_ID = "https://example.com/tree.schema.json"
+TREE_SCHEMA = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": TREE_ID,
+    "title": "Tree",
+    "type": "object",
+    "properties": {
+        "label": {"type": "string"},
+        "plain": {"type": "object", "properties": {"note": {"type": "string"}}},
+        "root": {"$ref": "#/$defs/node"},
+    },
+    "$defs": {
+        "node": {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string"},
+                "open": {"type": "boolean", "default": False},
+                "children": {"type": "array", "items": {"$ref": "#/$defs/node"}},
+            },
+        }
+    },
+}
+
+
+def test_defaults_reach_through_references_and_recursion(tmp_path: Path) -> None:
+    write_json(tmp_path / "tree.schema.json", TREE_SCHEMA)
+    schemas = load_schemas([tmp_path])
+    validator = ObjectValidator(schemas, schemas.get(TREE_ID))
+    deep = {"name": "c", "children": [{"name": "d", "open": True}, {"name": "e"}]}
+    document = {"label": "t", "root": {"name": "a", "children": [{"name": "b"}, deep]}}
+    result = validator.with_defaults(document)
+    root = result["root"]
+    assert root["open"] is False
+    assert [child["open"] for child in root["children"]] == [False, False]
+    assert [child["open"] for child in root["children"][1]["children"]] == [True, False]
+    assert "open" not in document["root"]  # the input is not changed
+    complete = {"label": "t", "plain": {"note": "n"}, "root": {"name": "a", "open": True}}
+    assert validator.with_defaults(complete) is complete  # nothing missing: no copy
+
+
 def test_read_only_properties_cannot_be_written(validator: ObjectValidator) -> None:
     problems = validator.check(valid_book(catalogNumber="C-1"))
     assert pairs(problems) == {("catalogNumber", "readOnly")}

@@ -351,6 +351,8 @@ class WritePlan:
         for relation in self.relations.of(schema_id):
             if relation.inverse is None or not relation.top_level:
                 continue
+            if old is not None and relation.unchanged(old.data, new.data):
+                continue
             before = set(ids_at(old.data, relation.path)) if old else set()
             after = set(ids_at(new.data, relation.path))
             for target_id in before - after:

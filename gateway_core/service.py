@@ -334,6 +334,8 @@ class ObjectService:
         """Whether writing `after` over `before` creates, changes or relinks other objects: nested
         objects at relation paths, or changed references of two-way (inversedBy) relations."""
         for relation in self.relations.of(schema_id):
+            if relation.unchanged(before, after):
+                continue  # the write leaves this relation as stored
             if any(isinstance(v, dict) for v in values_at(after, relation.path)):
                 return True
             if relation.inverse is not None and set(values_at(before, relation.path)) != set(

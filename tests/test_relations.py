@@ -23,6 +23,7 @@ from starlette.testclient import TestClient
 from gateway_core.app import Gateway, create_app, load_gateway
 from gateway_core.config import Settings
 from gateway_core.plugins import Plugin
+from gateway_core.relations import Relation
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 MISSING = "00000000-0000-4000-8000-000000000000"
@@ -863,3 +864,12 @@ def test_a_patch_may_not_null_an_unknown_property(client: TestClient) -> None:
         assert response.status_code == 400
         assert invalid(response) == {name: ["additionalProperties"]}
     assert client.patch(f"/api/author/{ann}", json={"mentor": None}).status_code == 200
+
+
+def test_a_relation_is_unchanged_when_the_property_holding_it_is_equal() -> None:
+    relation = Relation("s", "links.to", "t", many=True)
+    before = {"links": [{"to": "a"}], "name": "x"}
+    assert relation.unchanged(before, {"links": [{"to": "a"}], "name": "y"})
+    assert not relation.unchanged(before, {"links": [{"to": "b"}], "name": "x"})
+    assert not relation.unchanged(before, {"name": "x"})
+    assert relation.unchanged({}, {"name": "x"})

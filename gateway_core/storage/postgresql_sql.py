@@ -413,6 +413,12 @@ class _Source:
             self.folded = ("o.folded", f'lax $."data"{keys}[*]')
 
 
+@functools.lru_cache(maxsize=4096)
+def _source(path: str) -> _Source:
+    """Cached: a list query compiles the same paths request after request (never changed)."""
+    return _Source(path)
+
+
 class Compiled:
     """SQL text with numbered placeholders ($1, $2, ...) and their parameters, built up piece by
     piece: a statement may use the first n of them (the page query's count uses the filter's)."""
@@ -450,7 +456,7 @@ def _equalities(values: Sequence[str]) -> str:
 
 def compile_condition(sql: Compiled, condition: Condition) -> str:
     op, wanted, kind = condition.operator, condition.value, condition.kind
-    source = _Source(condition.path)
+    source = _source(condition.path)
     negate = op in ("ne", "is_null")
     positive = _positive(sql, source, op, wanted, kind)
     return f"NOT {positive}" if negate else positive
@@ -540,7 +546,7 @@ def order_key(sql: Compiled, order: Order) -> str:
     column = _METADATA_COLUMNS.get(order.path)
     if column is not None and order.kind == "date-time" and column != "id":
         return f"gateway_datetime_text(o.{column})"  # the objects_created/_modified indexes
-    source = _Source(order.path)
+    source = _source(order.path)
     document, path = source.folded if order.kind == "string" else source.data
     not_null = sql.param(path + ' ? (@.type() != "null")', "jsonpath")
     first = f"jsonb_path_query_first({document}, {not_null})"

@@ -89,6 +89,28 @@ def test_data_survives_reopen(path: Path) -> None:
     with_store(path, read)  # reading changes nothing
 
 
+def test_an_object_another_change_of_the_batch_stores_is_held_once(path: Path) -> None:
+    """An audit entry's copy of the object it records: one object in memory, equal values in the
+    file and after a reopen, the caller's objects never shared."""
+    book = obj("b1", title="A", chapters=[{"title": "x"}])
+    entry = obj("e1", action="create", data=book.data, changes=[{"path": "title"}])
+
+    async def write(store: TinyDBStore) -> None:
+        await store.write([Put(BOOKS, book), Put(AUTHORS, entry), Delete(AUTHORS, "none")])
+        stored_book, stored_entry = await store.get(BOOKS, "b1"), await store.get(AUTHORS, "e1")
+        assert stored_book is not None and stored_entry is not None
+        assert stored_entry.data["data"] is stored_book.data
+        assert stored_book.data is not book.data
+        assert stored_entry.data == entry.data and stored_book.data == book.data
+
+    async def read(store: TinyDBStore) -> None:
+        assert await store.get(BOOKS, "b1") == book
+        assert await store.get(AUTHORS, "e1") == entry
+
+    with_store(path, write)
+    with_store(path, read)
+
+
 def test_the_file_is_tinydb_json_after_each_write(path: Path) -> None:
     async def scenario(store: TinyDBStore) -> None:
         await store.write([Put(BOOKS, obj("b1", title="A"))])

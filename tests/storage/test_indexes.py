@@ -149,6 +149,52 @@ def test_indexed_results_equal_scans_through_writes(
     run(scenario)
 
 
+def test_indexed_results_equal_scans_through_updates_of_single_properties(
+    stores: tuple[TinyDBStore, TinyDBStore],
+) -> None:
+    """Updates that change one property at a time: every index follows."""
+    rng = random.Random(11)
+    names = ["code", "size", "active", "owner", "ids", "tags", "deep"]
+
+    async def scenario() -> None:
+        indexed, scanned = stores
+        things = {f"t{n}": random_thing(rng) for n in range(200)}
+        await write_both(stores, [Put(THINGS, obj(i, **t)) for i, t in things.items()])
+        for _ in range(3):
+            for object_id in rng.sample(sorted(things), 80):
+                name = rng.choice(names)
+                things[object_id] = {**things[object_id], name: random_thing(rng).get(name)}
+                await write_both(stores, [Put(THINGS, obj(object_id, **things[object_id]))])
+            await assert_same_results(indexed, scanned)
+        for store in stores:
+            await store.close()
+
+    run(scenario)
+
+
+def test_an_update_to_another_json_type_moves_the_index_entry(tmp_path: Path) -> None:
+    """1 and True, 12 and 12.0 are equal in Python; the index keeps booleans apart, so an update
+    from one to the other is an index change."""
+
+    async def scenario() -> None:
+        store = TinyDBStore(tmp_path / "db.json", {THINGS: ["size", "owner.name"]}, gc_tuning=False)
+
+        async def found(path: str, kind: str, value: Any) -> list[str]:
+            condition = Condition(path, "eq", value, kind, path)
+            return [r.id for r in (await store.query(THINGS, ListQuery((condition,)))).items]
+
+        await store.write([Put(THINGS, obj("a", size=1, owner={"name": True}))])
+        await store.write([Put(THINGS, obj("a", size=True, owner={"name": True}))])
+        assert await found("size", "boolean", True) == ["a"]
+        assert await found("size", "number", 1) == []
+        await store.write([Put(THINGS, obj("a", size=True, owner={"name": 1}))])
+        assert await found("owner.name", "number", 1) == ["a"]
+        assert await found("owner.name", "boolean", True) == []
+        await store.close()
+
+    run(scenario)
+
+
 def test_indexes_are_rebuilt_on_open(tmp_path: Path) -> None:
     rng = random.Random(3)
     path = tmp_path / "db.json"

@@ -28,8 +28,8 @@ def values_at(data: Any, path: str) -> list[Any]:
 
 
 def copy_document(data: Any) -> Any:
-    """A deep copy of a JSON document, through orjson (a tenth of `copy.deepcopy`'s time on a
-    Partij; docs/performance.md). What orjson cannot encode, which no stored document holds, is
+    """A deep copy of a JSON document, through orjson (3.7 us against `copy.deepcopy`'s 23.9 us for
+    a Partij; docs/performance.md). What orjson cannot encode, which no stored document holds, is
     copied by `copy.deepcopy`."""
     try:
         return orjson.loads(orjson.dumps(data))

@@ -72,12 +72,12 @@ class ObjectValidator:
         )
         self._fast = fast
         self._property_cache: dict[tuple[int, str], list[tuple[str, dict[str, Any], str]]] = {}
-        keywords = self._reachable_keywords()
+        keywords, self._reaching_defaults = self._reachable_keywords()
         self._has_write_rules = bool(keywords & {"readOnly", "immutable"})
 
-    def _reachable_keywords(self) -> set[str]:
-        """Which of default/readOnly/immutable occur in any property schema reachable from the root;
-        also notes which schema nodes have a `default` below them (`_reaching_defaults`)."""
+    def _reachable_keywords(self) -> tuple[set[str], set[tuple[int, str]]]:
+        """Which of default/readOnly/immutable occur in any property schema reachable from the root,
+        and the schema nodes (schema object, base) with a `default` at or below them."""
         found: set[str] = set()
         children: dict[tuple[int, str], list[tuple[int, str]]] = {}
         with_default: set[tuple[int, str]] = set()
@@ -98,8 +98,7 @@ class ObjectValidator:
                     with_default.add(key)
                 pending.append((sub, sub_base))
                 below.append((id(sub), sub_base))
-        self._reaching_defaults = _reaching(with_default, children)
-        return found
+        return found, _reaching(with_default, children)
 
     # -- the walk over properties shared by defaults, readOnly and immutable -----------------
 

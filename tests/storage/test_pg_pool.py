@@ -33,6 +33,12 @@ class Opener:
         return await asyncpg.connect(self.url)
 
 
+def counted_pool(url: str, max_size: int) -> tuple[Opener, ConnectionPool]:
+    """A pool over an opener that counts the connections it opened."""
+    opener = Opener(url)
+    return opener, ConnectionPool(opener, max_size=max_size, timeout=10)
+
+
 async def backend_pid(pool: ConnectionPool) -> int:
     async with pool.connection() as connection:
         return int(await connection.fetchval("SELECT pg_backend_pid()"))
@@ -40,8 +46,7 @@ async def backend_pid(pool: ConnectionPool) -> int:
 
 def test_many_callers_share_at_most_max_size_connections(url: str) -> None:
     async def scenario() -> None:
-        opener = Opener(url)
-        pool = ConnectionPool(opener, max_size=3, timeout=10)
+        opener, pool = counted_pool(url, 3)
         pids = await asyncio.gather(*(backend_pid(pool) for _ in range(40)))
         assert opener.opened <= 3 and len(set(pids)) <= 3
         await pool.close()
@@ -64,8 +69,7 @@ def test_a_caller_waits_no_longer_than_the_timeout(url: str) -> None:
 
 def test_a_broken_connection_is_replaced(url: str) -> None:
     async def scenario() -> None:
-        opener = Opener(url)
-        pool = ConnectionPool(opener, max_size=1, timeout=10)
+        opener, pool = counted_pool(url, 1)
         first = await backend_pid(pool)
         killer = await asyncpg.connect(url)
         try:
@@ -100,8 +104,7 @@ def test_a_connection_left_in_a_transaction_is_not_handed_out_again(url: str) ->
 
 def test_a_waiter_that_gives_up_does_not_take_a_connection_with_it(url: str) -> None:
     async def scenario() -> None:
-        opener = Opener(url)
-        pool = ConnectionPool(opener, max_size=1, timeout=10)
+        opener, pool = counted_pool(url, 1)
 
         async def wait_for_one() -> None:
             async with pool.connection():
@@ -135,8 +138,7 @@ def test_a_closed_pool_refuses_and_closes_what_comes_back(url: str) -> None:
 
 def test_a_refused_statement_keeps_the_connection_and_a_cancelled_one_drops_it(url: str) -> None:
     async def scenario() -> None:
-        opener = Opener(url)
-        pool = ConnectionPool(opener, max_size=1, timeout=10)
+        opener, pool = counted_pool(url, 1)
         first = await backend_pid(pool)
         with pytest.raises(asyncpg.DivisionByZeroError):
             async with pool.connection() as connection:

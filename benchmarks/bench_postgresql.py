@@ -8,7 +8,7 @@ load generator as benchmarks/bench.py (GET item, BSN list query, `_search`, POST
 results go to their own section of docs/performance.md (between the bench-postgresql markers,
 appended when absent; the TinyDB section is left alone).
 
-    .venv/bin/python benchmarks/bench_postgresql.py [--objects 100000] [--workers 1,2] [--duration 5]
+    .venv/bin/python benchmarks/bench_postgresql.py [--objects 100000] [--workers 1,2] [--duration 2] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from bench import (  # noqa: E402
     choose_target,
     ensure_wrk,
     machine,
+    measurement,
     ratio_target,
     rss_kb,
     run_scenarios,
@@ -134,10 +135,11 @@ def report(
         f"from a TinyDB file in {migrate_s:.1f} s (one transaction); the database then takes "
         f"{database_mb:,.0f} MB (table, TOAST and indexes).",
         f"- Load: {load.name}, {load.connections} connections ({SEARCH_CONNECTIONS} for "
-        f"`_search`, {PATCH_CONNECTIONS} for the second PATCH), {duration:g} s per measurement; "
+        f"`_search`, {PATCH_CONNECTIONS} for the second PATCH), {measurement(load)}; "
         "`gateway serve --workers N --database postgresql://...`. Baseline (bare Starlette, one "
-        f"worker, served beside the gateway and measured right before each row with the same "
-        f"connections): {min(bare):,.0f} to {max(bare):,.0f} req/s.",
+        f"worker, served beside the gateway and measured right before each round with the same "
+        f"connections): {min(bare):,.0f} to {max(bare):,.0f} req/s (rows' averages); a row's "
+        "share is the median of its rounds' shares.",
         "",
         "| workers | request | req/s | baseline req/s | of baseline | p50 ms | p99 ms | failed |",
         "|---:|---|---:|---:|---:|---:|---:|---:|",
@@ -208,7 +210,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--objects", type=int, default=100_000)
     parser.add_argument("--workers", default="1,2")
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds per measurement")
+    parser.add_argument("--duration", type=float, default=2.0, help="seconds per measurement")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="alternating baseline/gateway rounds per scenario"
+    )
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "performance.md")
     parser.add_argument("--no-report", action="store_true", help="print only; leave the doc alone")
@@ -229,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
             ).stdout
             found = re.search(r"\d+\.\d+", version)
             info["postgresql"] = found.group(0) if found else "?"
-            load = Load(ensure_wrk(), work, args.duration, args.connections)
+            load = Load(ensure_wrk(), work, args.duration, args.connections, args.rounds)
             print(f"load generator: {load.name}")
             target = choose_target(work)
             data_file = work / "seed.json"

@@ -25,6 +25,7 @@ from gateway_core.storage import Change, Page, Put, Store, StoredObject
 
 AUDIT = "gateway:audittrail"
 _ABSENT = object()
+_SCALARS = (str, int, float, bool, type(None))
 
 
 def changed_paths(old: Any, new: Any, prefix: str = "") -> list[dict[str, Any]]:
@@ -36,8 +37,11 @@ def changed_paths(old: Any, new: Any, prefix: str = "") -> list[dict[str, Any]]:
     if isinstance(old, dict) and isinstance(new, dict):
         changes: list[dict[str, Any]] = []
         for key in [*old, *(k for k in new if k not in old)]:
+            before, after = old.get(key, _ABSENT), new.get(key, _ABSENT)
+            if type(before) is type(after) and type(before) in _SCALARS and before == after:
+                continue  # most members of an update: no call for them
             path = f"{prefix}.{key}" if prefix else key
-            changes += changed_paths(old.get(key, _ABSENT), new.get(key, _ABSENT), path)
+            changes += changed_paths(before, after, path)
         return changes
     if old == new and type(old) is type(new):
         return []

@@ -29,8 +29,10 @@ import orjson
 from gateway_core.errors import BadRequest, InvalidParam, ServiceUnavailable, StoreError
 from gateway_core.query import Condition, ListQuery
 from gateway_core.storage.base import Change, Delete, Page, Put, StoredObject
+from gateway_core.storage.pg_counts import CountCache
 from gateway_core.storage.pg_pool import Connection, ConnectionPool, PoolUnavailable
 from gateway_core.storage.postgresql_sql import (
+    GENERATION_SEQUENCE,
     GIN_INDEXES,
     Compiled,
     compile_order,
@@ -58,6 +60,11 @@ _DELETE = "DELETE FROM objects WHERE collection = $1 AND id = $2"
 _COLUMNS = "o.id, o.created, o.modified, o.data, o.owner, o.version"
 _COPIED = ("collection", "id", "created", "modified", "data", "folded", "owner", "version")
 _POOL_TIMEOUT = 30.0  # seconds a request waits for a free connection (then 503)
+_ADVANCE = f"SELECT nextval('{GENERATION_SEQUENCE}')"
+_GENERATION = f"SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM {GENERATION_SEQUENCE}"
+_GENERATION_COLUMN = f"({_GENERATION}) AS generation"
+COUNT_CACHE_ENTRIES = 1_024
+COUNT_MAX_AGE = 5.0  # seconds a kept total may miss a change made around the gateway
 # the server could not be reached or dropped the connection (asyncpg raises OSError for a refused
 # or unresolvable address, its own classes for a lost connection or a refused login)
 _UNREACHABLE = (
@@ -83,8 +90,8 @@ def redacted_url(url: str) -> str:
 
 
 def _row(record: asyncpg.Record) -> StoredObject:
-    object_id, created, modified, data, owner, version = record.values()
-    return StoredObject(object_id, created, modified, data, owner, version)
+    """The object of a row that starts with `_COLUMNS`."""
+    return StoredObject(record[0], record[1], record[2], record[3], record[4], record[5])
 
 
 def _stored_columns(obj: StoredObject, folded: Any) -> tuple[Any, ...]:
@@ -144,6 +151,8 @@ class PostgreSQLStore:
         *,
         max_size: int = 10,
         query_timeout: float | None = None,
+        count_cache_entries: int = COUNT_CACHE_ENTRIES,
+        count_max_age: float = COUNT_MAX_AGE,
     ) -> None:
         if not is_postgresql_url(url):
             raise StoreError(f"not a PostgreSQL URL: {redacted_url(url)!r}")
@@ -153,6 +162,7 @@ class PostgreSQLStore:
         self._pool: ConnectionPool | None = None
         self._opening: asyncio.Lock | None = None
         self._closed = False
+        self._counts = CountCache(count_cache_entries, count_max_age)
 
     # -- connections ------------------------------------------------------------------------------
 
@@ -291,9 +301,10 @@ class PostgreSQLStore:
                 raise StoreError(f"the change cannot be stored as JSON: {error}") from None
             except asyncpg.DataError as error:  # also an argument asyncpg could not encode
                 raise StoreError(f"PostgreSQL refused the change: {error}") from None
+            await _advance_generation(connection)
 
     async def query(self, collection: str, query: ListQuery) -> Page:
-        page_sql, sql, where, where_count = _page_statement(collection, query)
+        page_sql, sql, where, where_count = _page_statement(collection, query, _GENERATION_COLUMN)
         where_params = sql.params[:where_count]
         refused: asyncpg.PostgresError | None = None
         async with self._connection() as connection:
@@ -303,10 +314,9 @@ class PostgreSQLStore:
                 if 0 < len(rows) < query.limit or (not rows and query.offset == 0):
                     total = query.offset + len(rows)
                 else:
-                    counted = await connection.fetchval(
-                        f"SELECT count(*) FROM objects o WHERE {where}", *where_params
-                    )
-                    total = counted or 0
+                    # read with the page, so before the count (pg_counts.py)
+                    generation = rows[0][-1] if rows else await connection.fetchval(_GENERATION)
+                    total = await self._count(connection, where, where_params, generation)
             except (
                 asyncpg.InvalidRegularExpressionError,
                 asyncpg.QueryCanceledError,
@@ -316,6 +326,20 @@ class PostgreSQLStore:
         if refused is not None:
             raise self._query_refused(query, refused)
         return Page([_row(row) for row in rows], total)
+
+    async def _count(
+        self, connection: asyncpg.Connection, where: str, params: Sequence[Any], generation: int
+    ) -> int:
+        """The number of matches, kept while the write `generation` stays (pg_counts.py)."""
+        key = (where, repr(params))
+        total = self._counts.get(key, generation)
+        if total is None:
+            total = (
+                await connection.fetchval(f"SELECT count(*) FROM objects o WHERE {where}", *params)
+                or 0
+            )
+            self._counts.put(key, generation, total)
+        return total
 
     def _query_refused(self, query: ListQuery, error: asyncpg.PostgresError) -> Exception:
         if isinstance(error, asyncpg.InvalidRegularExpressionError):
@@ -404,36 +428,52 @@ class PostgreSQLStore:
                     progress(count)
                 yield (collection, *_stored_columns(obj, folded))
 
-        async with self._connection() as connection, connection.transaction():
-            await connection.execute("LOCK TABLE objects IN EXCLUSIVE MODE")
-            if await connection.fetchval("SELECT EXISTS (SELECT 1 FROM objects)"):
-                raise StoreError(
-                    f"{redacted_url(self.url)} already holds objects: migrate into an empty database"
-                )
-            gin_indexes = [
-                name
-                for name in GIN_INDEXES
-                if await connection.fetchval("SELECT to_regclass($1)", name)
-            ]
-            for name in gin_indexes:  # collect the new entries, then merge them in one pass
-                await connection.execute(f"ALTER INDEX {name} SET (fastupdate = on)")
-            await connection.copy_records_to_table("objects", records=rows(), columns=_COPIED)
-            for name in gin_indexes:
-                await connection.execute(f"SELECT gin_clean_pending_list('{name}'::regclass)")
-                await connection.execute(f"ALTER INDEX {name} SET (fastupdate = off)")
+        async with self._connection() as connection:
+            async with connection.transaction():
+                await connection.execute("LOCK TABLE objects IN EXCLUSIVE MODE")
+                if await connection.fetchval("SELECT EXISTS (SELECT 1 FROM objects)"):
+                    raise StoreError(
+                        f"{redacted_url(self.url)} already holds objects: migrate into an empty "
+                        "database"
+                    )
+                gin_indexes = [
+                    name
+                    for name in GIN_INDEXES
+                    if await connection.fetchval("SELECT to_regclass($1)", name)
+                ]
+                for name in gin_indexes:  # collect the new entries, then merge them in one pass
+                    await connection.execute(f"ALTER INDEX {name} SET (fastupdate = on)")
+                await connection.copy_records_to_table("objects", records=rows(), columns=_COPIED)
+                for name in gin_indexes:
+                    await connection.execute(f"SELECT gin_clean_pending_list('{name}'::regclass)")
+                    await connection.execute(f"ALTER INDEX {name} SET (fastupdate = off)")
+            await _advance_generation(connection)
         return count
 
 
-def _page_statement(collection: str, query: ListQuery) -> tuple[str, Compiled, str, int]:
-    """The SELECT of `query`'s page, its parameters, and its WHERE clause with the number of
-    parameters that clause uses (the first ones: a count reuses them)."""
+def _page_statement(
+    collection: str, query: ListQuery, extra_column: str | None = None
+) -> tuple[str, Compiled, str, int]:
+    """The SELECT of `query`'s page (`_COLUMNS`, then `extra_column` if any), its parameters, and
+    its WHERE clause with the number of parameters that clause uses (the first ones: a count
+    reuses them)."""
     sql = Compiled()
     where = compile_where(sql, collection, query)
     where_count = len(sql.params)
     order = compile_order(sql, query)
     window = f"LIMIT {sql.param(query.limit)} OFFSET {sql.param(query.offset)}"
-    statement = f"SELECT {_COLUMNS} FROM objects o WHERE {where} ORDER BY {order} {window}"
+    columns = f"{_COLUMNS}, {extra_column}" if extra_column else _COLUMNS
+    statement = f"SELECT {columns} FROM objects o WHERE {where} ORDER BY {order} {window}"
     return statement, sql, where, where_count
+
+
+async def _advance_generation(connection: asyncpg.Connection) -> None:
+    """After a commit (pg_counts.py). Should it fail, the write stands and kept totals may miss it
+    for COUNT_MAX_AGE seconds: the write is not reported as failed for that."""
+    try:
+        await connection.fetchval(_ADVANCE)
+    except (*_UNREACHABLE, asyncpg.PostgresError) as error:
+        log.warning("could not advance the write generation after a commit: %s", error)
 
 
 def _regex_refused(query: ListQuery, error: Exception) -> BadRequest:

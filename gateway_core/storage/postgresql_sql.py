@@ -276,12 +276,15 @@ def schema_version() -> str:
 
 
 FOLDED_INDEX = "objects_folded"
+GENERATION_SEQUENCE = "gateway_generation"
 
 
 def schema_statements() -> list[str]:
     """The DDL, idempotent (run under an advisory lock, see PostgreSQLStore.open)."""
     return [
         """CREATE TABLE IF NOT EXISTS gateway_meta (name text PRIMARY KEY, value text NOT NULL)""",
+        # advanced after every write's commit: kept totals are used while it stays (pg_counts.py)
+        f"CREATE SEQUENCE IF NOT EXISTS {GENERATION_SEQUENCE}",
         """CREATE TABLE IF NOT EXISTS objects (
             collection text NOT NULL,
             id text NOT NULL,

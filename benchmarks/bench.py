@@ -793,7 +793,7 @@ def ratio_target(label: str, result: Result, wanted: float) -> tuple[str, str, b
     shares = ", ".join(f"{share:.2f}" for share in result.round_shares)
     return (
         f"{label} >= {wanted:.2f} of baseline",
-        f"{result.share:.2f} (rounds {shares}; {result.rps:,.0f} / "
+        f"{result.share:.3f} (rounds {shares}; {result.rps:,.0f} / "
         f"{result.baseline_rps:,.0f} req/s over all)",
         result.share >= wanted,
     )

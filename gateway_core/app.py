@@ -315,7 +315,9 @@ def create_app(
     indexes: dict[str, list[str]] = {AUDIT: ["object"], OUTBOX: ["status"]}
     for schema_id, paths in ((s, p) for m in gateway.manifests for s, p in m.indexes.items()):
         indexes.setdefault(schema_id, []).extend(paths)
-    opened = store or open_store(settings.database, indexes, settings.query_timeout)
+    opened = store or open_store(
+        settings.database, indexes, settings.query_timeout, settings.count_max_age
+    )
     base = settings.base_path.rstrip("/")
     http = OutboundHttp()
     delivery = WebhookDelivery(opened, settings.webhooks, http) if settings.webhooks else None

@@ -44,6 +44,7 @@ class Settings:
     reload: bool = True  # watch the `schemas` folders and swap in a changed schema set
     query_timeout: int = 10  # seconds a PostgreSQL statement may run
     answer_cache_mb: int = 64  # encoded answers kept for reads of unchanged objects; 0: none
+    count_max_age: int = 5  # seconds a PostgreSQL list total is kept (pg_counts.py); 0: none
     auth: AuthConfig | None = None  # None: no authentication, every caller may do everything
     cors: CorsConfig = field(default_factory=CorsConfig)
     public_url: str = ""  # how clients reach the gateway (webhook URLs); default http://host:port
@@ -64,8 +65,9 @@ _INT_FIELDS = {
     "workers",
     "query_timeout",
     "answer_cache_mb",
+    "count_max_age",
 }
-_ZERO_ALLOWED = {"port", "answer_cache_mb"}
+_ZERO_ALLOWED = {"port", "answer_cache_mb", "count_max_age"}
 _LIST_FIELDS = {"schemas", "plugins"}
 _BOOL_FIELDS = {"insecure", "reload"}
 # Structured sections: read from gateway.yaml only (sections.py), never from the environment.

@@ -96,6 +96,7 @@ def test_hyphenated_keys_in_the_file_are_accepted(tmp_path: Path) -> None:
         ({"GATEWAY_PORT": "-1"}, "port"),
         ({"GATEWAY_MAX_BODY_BYTES": "0"}, "max_body_bytes"),
         ({"GATEWAY_ANSWER_CACHE_MB": "-1"}, "'answer_cache_mb' must be 0 or more"),
+        ({"GATEWAY_COUNT_MAX_AGE": "soon"}, "'count_max_age' must be an integer"),
         ({"GATEWAY_DEFAULT_LIMIT": "50", "GATEWAY_MAX_LIMIT": "10"}, "default_limit"),
     ],
 )
@@ -132,6 +133,11 @@ def test_unknown_keys_are_config_errors(tmp_path: Path) -> None:
         load_settings(environ={}, config_file=str(config))
     with pytest.raises(ConfigError, match="colour"):
         load_settings({"colour": "blue"}, environ={})
+
+
+def test_kept_totals_may_be_switched_off() -> None:
+    assert load_settings(environ={"GATEWAY_COUNT_MAX_AGE": "0"}).count_max_age == 0
+    assert load_settings(environ={}).count_max_age == 5
 
 
 def test_the_answer_cache_may_be_switched_off() -> None:

@@ -15,15 +15,21 @@ def open_store(
     database: str,
     indexes: Mapping[str, Sequence[str]] | None = None,
     query_timeout: float | None = None,
+    count_max_age: float | None = None,
 ) -> Store:
     """A file path opens the embedded TinyDB store, a postgresql:// URL the PostgreSQL store.
     `indexes`: collection (schema `$id`) -> the dotted paths to keep hash indexes on (from the
     plugin manifests). `query_timeout`: seconds a PostgreSQL statement may run (the embedded store
-    scans in slices that let other requests in, so it needs no limit)."""
+    scans in slices that let other requests in, so it needs no limit). `count_max_age`: seconds a
+    PostgreSQL list total may be kept (pg_counts.py; None: the store's default)."""
     if database.startswith(("postgresql://", "postgres://")):
         from gateway_core.storage.postgresql import PostgreSQLStore
 
-        return PostgreSQLStore(database, indexes, query_timeout=query_timeout)
+        if count_max_age is None:
+            return PostgreSQLStore(database, indexes, query_timeout=query_timeout)
+        return PostgreSQLStore(
+            database, indexes, query_timeout=query_timeout, count_max_age=count_max_age
+        )
     if "://" in database:
         scheme = database.split("://", 1)[0]
         raise StoreError(f"database {database!r}: no storage backend for {scheme!r} URLs")

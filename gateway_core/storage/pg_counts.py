@@ -47,7 +47,7 @@ class CountCache:
         return total
 
     def put(self, key: Hashable, generation: int, total: int) -> None:
-        if self.max_entries <= 0:
+        if self.max_entries <= 0 or self.max_age <= 0:
             return
         self._entries.pop(key, None)
         while len(self._entries) >= self.max_entries:

@@ -64,7 +64,7 @@ _ADVANCE = f"SELECT nextval('{GENERATION_SEQUENCE}')"
 _GENERATION = f"SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM {GENERATION_SEQUENCE}"
 _GENERATION_COLUMN = f"({_GENERATION}) AS generation"
 COUNT_CACHE_ENTRIES = 1_024
-COUNT_MAX_AGE = 5.0  # seconds a kept total may miss a change made around the gateway
+COUNT_MAX_AGE = 5.0  # seconds a kept total may miss a change made around the gateway (0: none kept)
 # the server could not be reached or dropped the connection (asyncpg raises OSError for a refused
 # or unresolvable address, its own classes for a lost connection or a refused login)
 _UNREACHABLE = (

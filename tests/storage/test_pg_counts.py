@@ -42,7 +42,7 @@ def test_when_full_the_oldest_entry_goes_first() -> None:
     assert len(cache) == 2
 
 
-def test_no_entries_keeps_nothing() -> None:
-    cache = CountCache(0, 60, Clock())
-    cache.put("q", 1, 7)
-    assert cache.get("q", 1) is None and len(cache) == 0
+def test_no_entries_or_no_age_keeps_nothing() -> None:
+    for cache in (CountCache(0, 60, Clock()), CountCache(10, 0, Clock())):
+        cache.put("q", 1, 7)
+        assert cache.get("q", 1) is None and len(cache) == 0

@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for reference_eval
 
+from conftest import make_client, valid_book
 from reference_eval import FIXTURE_COLLECTION, fixture_paths, make_records, query_pairs
 
 from gateway_core.cli import main
@@ -359,6 +360,20 @@ def test_a_change_made_around_the_gateway_shows_in_totals_after_the_kept_ones_ag
             await fresh.close()
 
     assert run(go()) == [(5, 7), (5, 6)]
+
+
+@pytest.mark.parametrize("count_max_age, kept", [(3600, True), (0, False)])
+def test_the_count_max_age_setting_decides_how_long_a_total_is_kept(
+    tmp_path: Path, url: str, book_schemas: Path, count_max_age: int, kept: bool
+) -> None:
+    with make_client(tmp_path, [book_schemas], database=url, count_max_age=count_max_age) as client:
+        ids = [client.post("/api/book", json=valid_book()).json()["id"] for _ in range(3)]
+        assert client.get("/api/book", params={"_limit": 2}).json()["total"] == 3
+        with psycopg.connect(url, autocommit=True) as connection:  # around the gateway
+            connection.execute("DELETE FROM objects WHERE id = %s", (ids[0],))
+        page = client.get("/api/book", params={"_limit": 2}).json()
+    assert [item["id"] for item in page["results"]] == ids[1:]
+    assert page["total"] == (3 if kept else 2)
 
 
 def test_a_regex_postgresql_cannot_read_is_a_400_naming_the_parameter(url: str) -> None:

@@ -23,12 +23,13 @@ def open_store(
     scans in slices that let other requests in, so it needs no limit). `count_max_age`: seconds a
     PostgreSQL list total may be kept (pg_counts.py; None: the store's default)."""
     if database.startswith(("postgresql://", "postgres://")):
-        from gateway_core.storage.postgresql import PostgreSQLStore
+        from gateway_core.storage.postgresql import COUNT_MAX_AGE, PostgreSQLStore
 
-        if count_max_age is None:
-            return PostgreSQLStore(database, indexes, query_timeout=query_timeout)
         return PostgreSQLStore(
-            database, indexes, query_timeout=query_timeout, count_max_age=count_max_age
+            database,
+            indexes,
+            query_timeout=query_timeout,
+            count_max_age=COUNT_MAX_AGE if count_max_age is None else count_max_age,
         )
     if "://" in database:
         scheme = database.split("://", 1)[0]

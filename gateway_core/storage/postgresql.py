@@ -163,6 +163,7 @@ class PostgreSQLStore:
         self._opening: asyncio.Lock | None = None
         self._closed = False
         self._counts = CountCache(count_cache_entries, count_max_age)
+        self._counting: dict[tuple[Any, int], asyncio.Future[int | None]] = {}  # counts under way
 
     # -- connections ------------------------------------------------------------------------------
 
@@ -330,16 +331,32 @@ class PostgreSQLStore:
     async def _count(
         self, connection: asyncpg.Connection, where: str, params: Sequence[Any], generation: int
     ) -> int:
-        """The number of matches, kept while the write `generation` stays (pg_counts.py)."""
+        """The number of matches, kept while the write `generation` stays (pg_counts.py). Requests
+        that need the same count at once wait for one of them to make it (a kept total that has
+        just aged would otherwise be counted by every request asking for it)."""
         key = (where, repr(params))
         total = self._counts.get(key, generation)
-        if total is None:
-            total = (
+        if total is not None:
+            return total
+        flight = self._counting.get((key, generation))
+        if flight is not None:
+            counted = await asyncio.shield(flight)
+            if counted is not None:
+                return counted
+        flight = asyncio.get_running_loop().create_future()
+        self._counting[(key, generation)] = flight
+        counted = None
+        try:
+            counted = (
                 await connection.fetchval(f"SELECT count(*) FROM objects o WHERE {where}", *params)
                 or 0
             )
-            self._counts.put(key, generation, total)
-        return total
+            self._counts.put(key, generation, counted)
+        finally:  # None: the count failed, each waiter counts for itself
+            if self._counting.get((key, generation)) is flight:
+                del self._counting[(key, generation)]
+            flight.set_result(counted)
+        return counted
 
     def _query_refused(self, query: ListQuery, error: asyncpg.PostgresError) -> Exception:
         if isinstance(error, asyncpg.InvalidRegularExpressionError):

@@ -34,7 +34,7 @@ from gateway_core.cli import main
 from gateway_core.errors import BadRequest, StoreError
 from gateway_core.migrate import migrate
 from gateway_core.query import ListQuery, parse_list_query
-from gateway_core.storage import Delete, Put, StoredObject, open_store
+from gateway_core.storage import Delete, Page, Put, StoredObject, open_store
 from gateway_core.storage.postgresql import PostgreSQLStore
 from gateway_core.storage.tinydb_backend import TinyDBStore
 from gateway_core.storage.tinydb_query import as_kind
@@ -360,6 +360,55 @@ def test_a_change_made_around_the_gateway_shows_in_totals_after_the_kept_ones_ag
             await fresh.close()
 
     assert run(go()) == [(5, 7), (5, 6)]
+
+
+def counting_statements(monkeypatch: pytest.MonkeyPatch, fail_first: bool = False) -> list[str]:
+    """The count statements the store's connections run (slowed down, so that requests overlap;
+    with `fail_first`, the first one is stopped as a statement timeout would stop it)."""
+    import asyncpg
+
+    from gateway_core.storage import postgresql
+
+    counts: list[str] = []
+    fetchval = asyncpg.Connection.fetchval
+
+    async def spied(self: Any, statement: str, *args: Any, **kwargs: Any) -> Any:
+        if statement.startswith("SELECT count(*)"):
+            counts.append(statement)
+            await asyncio.sleep(0.2)
+            if fail_first and len(counts) == 1:
+                raise asyncpg.QueryCanceledError("canceling statement due to statement timeout")
+        return await fetchval(self, statement, *args, **kwargs)
+
+    monkeypatch.setattr(postgresql._Session, "fetchval", spied)
+    return counts
+
+
+@pytest.mark.parametrize("fail_first", [False, True])
+def test_requests_that_need_the_same_count_at_once_wait_for_one(
+    url: str, monkeypatch: pytest.MonkeyPatch, fail_first: bool
+) -> None:
+    records = make_records([{"age": index} for index in range(7)])
+    counts = counting_statements(monkeypatch, fail_first)
+
+    async def go() -> list[Any]:
+        store = PostgreSQLStore(url)
+        try:
+            await store.write([Put(FIXTURE_COLLECTION, record) for record in records])
+            pages = await asyncio.gather(
+                *(store.query(FIXTURE_COLLECTION, query("_limit=3")) for _ in range(5)),
+                return_exceptions=True,
+            )
+            return [page.total if isinstance(page, Page) else type(page).__name__ for page in pages]
+        finally:
+            await store.close()
+
+    totals = run(go())
+    if fail_first:  # the one stopped answers 503; the others count for themselves
+        assert sorted(totals, key=str) == [7, 7, 7, 7, "ServiceUnavailable"]
+        assert len(counts) == 5
+    else:
+        assert totals == [7, 7, 7, 7, 7] and len(counts) == 1
 
 
 @pytest.mark.parametrize("count_max_age, kept", [(3600, True), (0, False)])

@@ -4,10 +4,12 @@
 A page that is full needs the number of all matches, and counting them reads every match: 25 ms
 for a `_search` term found in a tenth of 100,000 objects, 140 ms for one found in all of them,
 against 0.3 ms for the page itself (docs/performance.md). So a count is kept, keyed by the query's
-WHERE clause and parameters, together with the database's write generation when it was made: a
-sequence that every gateway write advances after its commit (postgresql.py), in whichever process
-it runs. A count is used only while that generation is unchanged, so a change made through any
-gateway process is in every total asked for after its answer.
+WHERE clause and parameters, together with its collection's write generation when it was made:
+one of a few sequences, which every gateway write to the collection advances after its commit
+(postgresql.py), in whichever process it runs. (A count reads its own collection only: filters
+across relations reach the store as the related objects' ids.) A count is used only while that
+generation is unchanged, so a change made through any gateway process is in every total asked for
+after its answer.
 
 The generation is read before the count is made: a write that the count does not see commits
 after the count's snapshot, and advances the generation after its commit, so the kept count is

@@ -32,12 +32,13 @@ from gateway_core.storage.base import Change, Delete, Page, Put, StoredObject
 from gateway_core.storage.pg_counts import CountCache
 from gateway_core.storage.pg_pool import Connection, ConnectionPool, PoolUnavailable
 from gateway_core.storage.postgresql_sql import (
-    GENERATION_SEQUENCE,
     GIN_INDEXES,
     Compiled,
     compile_order,
     compile_where,
     folded_document,
+    generation_advance,
+    generation_read,
     plan_once,
     schema_statements,
     schema_version,
@@ -60,9 +61,6 @@ _DELETE = "DELETE FROM objects WHERE collection = $1 AND id = $2"
 _COLUMNS = "o.id, o.created, o.modified, o.data, o.owner, o.version"
 _COPIED = ("collection", "id", "created", "modified", "data", "folded", "owner", "version")
 _POOL_TIMEOUT = 30.0  # seconds a request waits for a free connection (then 503)
-_ADVANCE = f"SELECT nextval('{GENERATION_SEQUENCE}')"
-_GENERATION = f"SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM {GENERATION_SEQUENCE}"
-_GENERATION_COLUMN = f"({_GENERATION}) AS generation"
 COUNT_CACHE_ENTRIES = 1_024
 COUNT_MAX_AGE = 5.0  # seconds a kept total may miss a change made around the gateway (0: none kept)
 # the server could not be reached or dropped the connection (asyncpg raises OSError for a refused
@@ -302,10 +300,13 @@ class PostgreSQLStore:
                 raise StoreError(f"the change cannot be stored as JSON: {error}") from None
             except asyncpg.DataError as error:  # also an argument asyncpg could not encode
                 raise StoreError(f"PostgreSQL refused the change: {error}") from None
-            await _advance_generation(connection)
+            await _advance_generations(connection, {change.collection for change in changes})
 
     async def query(self, collection: str, query: ListQuery) -> Page:
-        page_sql, sql, where, where_count = _page_statement(collection, query, _GENERATION_COLUMN)
+        generation_sql = generation_read(collection)
+        page_sql, sql, where, where_count = _page_statement(
+            collection, query, f"({generation_sql}) AS generation"
+        )
         where_params = sql.params[:where_count]
         refused: asyncpg.PostgresError | None = None
         async with self._connection() as connection:
@@ -316,7 +317,7 @@ class PostgreSQLStore:
                     total = query.offset + len(rows)
                 else:
                     # read with the page, so before the count (pg_counts.py)
-                    generation = rows[0][-1] if rows else await connection.fetchval(_GENERATION)
+                    generation = rows[0][-1] if rows else await connection.fetchval(generation_sql)
                     total = await self._count(connection, where, where_params, generation)
             except (
                 asyncpg.InvalidRegularExpressionError,
@@ -435,12 +436,14 @@ class PostgreSQLStore:
         """Copy `objects` (collection, object), in order, into an EMPTY database in one
         transaction (COPY): all or nothing. Returns how many were copied."""
         count = 0
+        collections: set[str] = set()
 
         def rows() -> Iterator[tuple[Any, ...]]:
             nonlocal count
             for collection, obj in objects:
                 folded = folded_document(obj.id, obj.created, obj.modified, obj.data, obj.owner)
                 count += 1
+                collections.add(collection)
                 if progress is not None:
                     progress(count)
                 yield (collection, *_stored_columns(obj, folded))
@@ -464,7 +467,8 @@ class PostgreSQLStore:
                 for name in gin_indexes:
                     await connection.execute(f"SELECT gin_clean_pending_list('{name}'::regclass)")
                     await connection.execute(f"ALTER INDEX {name} SET (fastupdate = off)")
-            await _advance_generation(connection)
+            if collections:
+                await _advance_generations(connection, collections)
         return count
 
 
@@ -484,11 +488,11 @@ def _page_statement(
     return statement, sql, where, where_count
 
 
-async def _advance_generation(connection: asyncpg.Connection) -> None:
+async def _advance_generations(connection: asyncpg.Connection, collections: set[str]) -> None:
     """After a commit (pg_counts.py). Should it fail, the write stands and kept totals may miss it
-    for COUNT_MAX_AGE seconds: the write is not reported as failed for that."""
+    for `count_max_age` seconds: the write is not reported as failed for that."""
     try:
-        await connection.fetchval(_ADVANCE)
+        await connection.fetchrow(generation_advance(collections))
     except (*_UNREACHABLE, asyncpg.PostgresError) as error:
         log.warning("could not advance the write generation after a commit: %s", error)
 

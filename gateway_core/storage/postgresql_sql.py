@@ -25,7 +25,7 @@ import hashlib
 import json
 import sys
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from gateway_core.query import Condition, ListQuery, Order, Search
@@ -276,7 +276,27 @@ def schema_version() -> str:
 
 
 FOLDED_INDEX = "objects_folded"
-GENERATION_SEQUENCE = "gateway_generation"
+GENERATIONS = 16  # sequences; each collection's writes advance one of them (pg_counts.py)
+
+
+@functools.lru_cache(maxsize=1024)
+def generation_sequence(collection: str) -> str:
+    """The sequence that writes to `collection` advance: the same in every process, shared with
+    the collections that hash alike."""
+    digest = hashlib.blake2b(collection.encode(), digest_size=4).digest()
+    return f"gateway_generation_{int.from_bytes(digest, 'big') % GENERATIONS}"
+
+
+def generation_read(collection: str) -> str:
+    """The statement reading `collection`'s write generation (0 before its first write)."""
+    sequence = generation_sequence(collection)
+    return f"SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM {sequence}"
+
+
+def generation_advance(collections: Iterable[str]) -> str:
+    """The statement advancing the write generations of `collections`, one round trip."""
+    sequences = sorted({generation_sequence(collection) for collection in collections})
+    return "SELECT " + ", ".join(f"nextval('{sequence}')" for sequence in sequences)
 
 
 def schema_statements() -> list[str]:
@@ -284,7 +304,7 @@ def schema_statements() -> list[str]:
     return [
         """CREATE TABLE IF NOT EXISTS gateway_meta (name text PRIMARY KEY, value text NOT NULL)""",
         # advanced after every write's commit: kept totals are used while it stays (pg_counts.py)
-        f"CREATE SEQUENCE IF NOT EXISTS {GENERATION_SEQUENCE}",
+        *(f"CREATE SEQUENCE IF NOT EXISTS gateway_generation_{n}" for n in range(GENERATIONS)),
         """CREATE TABLE IF NOT EXISTS objects (
             collection text NOT NULL,
             id text NOT NULL,

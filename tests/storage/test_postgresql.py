@@ -36,6 +36,7 @@ from gateway_core.migrate import migrate
 from gateway_core.query import ListQuery, parse_list_query
 from gateway_core.storage import Delete, Page, Put, StoredObject, open_store
 from gateway_core.storage.postgresql import PostgreSQLStore
+from gateway_core.storage.postgresql_sql import generation_sequence
 from gateway_core.storage.tinydb_backend import TinyDBStore
 from gateway_core.storage.tinydb_query import as_kind
 
@@ -409,6 +410,31 @@ def test_requests_that_need_the_same_count_at_once_wait_for_one(
         assert len(counts) == 5
     else:
         assert totals == [7, 7, 7, 7, 7] and len(counts) == 1
+
+
+def test_a_write_to_another_collection_leaves_kept_totals_alone(url: str) -> None:
+    """Each collection's writes advance its own generation (unless two names hash alike)."""
+    other = "https://example.org/schemas/other.schema.json"
+    assert generation_sequence(other) != generation_sequence(FIXTURE_COLLECTION)
+    records = make_records([{"age": index} for index in range(7)])
+    *_, elsewhere = make_records([{"age": index} for index in range(8)])
+
+    async def go() -> list[int]:
+        store = PostgreSQLStore(url, count_max_age=3600)
+        try:
+            await store.write([Put(FIXTURE_COLLECTION, record) for record in records])
+            totals = [(await store.query(FIXTURE_COLLECTION, query("_limit=3"))).total]
+            with psycopg.connect(url, autocommit=True) as connection:  # around the gateway
+                connection.execute("DELETE FROM objects WHERE id = %s", (records[0].id,))
+            await store.write([Put(other, elsewhere)])
+            totals.append((await store.query(FIXTURE_COLLECTION, query("_limit=3"))).total)
+            await store.write([Put(FIXTURE_COLLECTION, records[1])])
+            totals.append((await store.query(FIXTURE_COLLECTION, query("_limit=3"))).total)
+            return totals
+        finally:
+            await store.close()
+
+    assert run(go()) == [7, 7, 6]  # kept through the other write; counted after its own
 
 
 @pytest.mark.parametrize("count_max_age, kept", [(3600, True), (0, False)])

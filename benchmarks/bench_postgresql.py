@@ -177,6 +177,9 @@ def targets(runs: list[WorkersRun]) -> list[tuple[str, str, bool]]:
     if one is not None:
         for scenario in READS:
             found.append(ratio_target(f"{SCENARIOS[scenario]}, 1 worker", one[scenario], 0.30))
+        found.append(  # issue 17's `_search` target, for both backends
+            ratio_target(f"{SCENARIOS['list_search']}, 1 worker", one["list_search"], 0.10)
+        )
     if one is not None and two is not None:
         for scenario in (*READS, "list_search"):
             # the machine's speed drifts between the two runs (minutes apart), so each is taken

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from gateway_core.errors import StoreError
 from gateway_core.storage.base import Change, Delete, Page, Put, Store, StoredObject
+from gateway_core.storage.pg_counts import COUNT_MAX_AGE
 
 __all__ = ["Change", "Delete", "Page", "Put", "Store", "StoredObject", "open_store"]
 
@@ -15,21 +16,18 @@ def open_store(
     database: str,
     indexes: Mapping[str, Sequence[str]] | None = None,
     query_timeout: float | None = None,
-    count_max_age: float | None = None,
+    count_max_age: float = COUNT_MAX_AGE,
 ) -> Store:
     """A file path opens the embedded TinyDB store, a postgresql:// URL the PostgreSQL store.
     `indexes`: collection (schema `$id`) -> the dotted paths to keep hash indexes on (from the
     plugin manifests). `query_timeout`: seconds a PostgreSQL statement may run (the embedded store
     scans in slices that let other requests in, so it needs no limit). `count_max_age`: seconds a
-    PostgreSQL list total may be kept (pg_counts.py; None: the store's default)."""
+    PostgreSQL list total may be kept (pg_counts.py)."""
     if database.startswith(("postgresql://", "postgres://")):
-        from gateway_core.storage.postgresql import COUNT_MAX_AGE, PostgreSQLStore
+        from gateway_core.storage.postgresql import PostgreSQLStore
 
         return PostgreSQLStore(
-            database,
-            indexes,
-            query_timeout=query_timeout,
-            count_max_age=COUNT_MAX_AGE if count_max_age is None else count_max_age,
+            database, indexes, query_timeout=query_timeout, count_max_age=count_max_age
         )
     if "://" in database:
         scheme = database.split("://", 1)[0]

@@ -17,13 +17,17 @@ not used once that write is answered. A change made around the gateway (SQL by h
 killed between a commit and its advance) does not advance it; `max_age` bounds how long a total
 can then miss it.
 
-Bounded in entries; when full, the entry made first goes first.
+Bounded in entries (keyed by a digest, not the query's text); when full, the entry made first
+goes first.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Hashable
+
+COUNT_CACHE_ENTRIES = 1_024
+COUNT_MAX_AGE = 5.0  # seconds a kept total may miss a change made around the gateway (0: none kept)
 
 
 class CountCache:

@@ -29,7 +29,7 @@ import orjson
 from gateway_core.errors import BadRequest, InvalidParam, ServiceUnavailable, StoreError
 from gateway_core.query import Condition, ListQuery
 from gateway_core.storage.base import Change, Delete, Page, Put, StoredObject
-from gateway_core.storage.pg_counts import CountCache
+from gateway_core.storage.pg_counts import COUNT_CACHE_ENTRIES, COUNT_MAX_AGE, CountCache
 from gateway_core.storage.pg_pool import Connection, ConnectionPool, PoolUnavailable
 from gateway_core.storage.postgresql_sql import (
     GIN_INDEXES,
@@ -61,8 +61,6 @@ _DELETE = "DELETE FROM objects WHERE collection = $1 AND id = $2"
 _COLUMNS = "o.id, o.created, o.modified, o.data, o.owner, o.version"
 _COPIED = ("collection", "id", "created", "modified", "data", "folded", "owner", "version")
 _POOL_TIMEOUT = 30.0  # seconds a request waits for a free connection (then 503)
-COUNT_CACHE_ENTRIES = 1_024
-COUNT_MAX_AGE = 5.0  # seconds a kept total may miss a change made around the gateway (0: none kept)
 # the server could not be reached or dropped the connection (asyncpg raises OSError for a refused
 # or unresolvable address, its own classes for a lost connection or a refused login)
 _UNREACHABLE = (
@@ -161,7 +159,7 @@ class PostgreSQLStore:
         self._opening: asyncio.Lock | None = None
         self._closed = False
         self._counts = CountCache(count_cache_entries, count_max_age)
-        self._counting: dict[tuple[Any, int], asyncio.Future[int | None]] = {}  # counts under way
+        self._counting: dict[tuple[bytes, int], asyncio.Future[int | None]] = {}  # counts under way
 
     # -- connections ------------------------------------------------------------------------------
 
@@ -335,7 +333,8 @@ class PostgreSQLStore:
         """The number of matches, kept while the write `generation` stays (pg_counts.py). Requests
         that need the same count at once wait for one of them to make it (a kept total that has
         just aged would otherwise be counted by every request asking for it)."""
-        key = (where, repr(params))
+        # a digest: a join's `in` list can hold many thousands of ids
+        key = hashlib.blake2b(f"{where}\n{params!r}".encode(), digest_size=16).digest()
         total = self._counts.get(key, generation)
         if total is not None:
             return total

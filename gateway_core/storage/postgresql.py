@@ -30,6 +30,7 @@ from gateway_core.errors import BadRequest, InvalidParam, ServiceUnavailable, St
 from gateway_core.query import Condition, ListQuery
 from gateway_core.storage.base import Change, Delete, Page, Put, StoredObject
 from gateway_core.storage.pg_counts import COUNT_CACHE_ENTRIES, COUNT_MAX_AGE, CountCache
+from gateway_core.storage.pg_documents import DocumentCache, KeptDocument
 from gateway_core.storage.pg_pool import Connection, ConnectionPool, PoolUnavailable
 from gateway_core.storage.postgresql_sql import (
     GIN_INDEXES,
@@ -59,6 +60,11 @@ _UPSERT = """
 """
 _DELETE = "DELETE FROM objects WHERE collection = $1 AND id = $2"
 _COLUMNS = "o.id, o.created, o.modified, o.data, o.owner, o.version"
+# the document unless the caller holds it (pg_documents.py): `{stamp}` is the SQL of the kept
+# document's "version modified", NULL when none is kept
+_DATA_UNLESS_KEPT = (
+    "CASE WHEN o.version::text || ' ' || o.modified = {stamp} THEN NULL ELSE o.data END"
+)
 _COPIED = ("collection", "id", "created", "modified", "data", "folded", "owner", "version")
 _POOL_TIMEOUT = 30.0  # seconds a request waits for a free connection (then 503)
 # the server could not be reached or dropped the connection (asyncpg raises OSError for a refused
@@ -88,6 +94,11 @@ def redacted_url(url: str) -> str:
 def _row(record: asyncpg.Record) -> StoredObject:
     """The object of a row that starts with `_COLUMNS`."""
     return StoredObject(record[0], record[1], record[2], record[3], record[4], record[5])
+
+
+def _columns(data: str) -> str:
+    """`_COLUMNS` with `data` for the document."""
+    return _COLUMNS.replace("o.data", data)
 
 
 def _stored_columns(obj: StoredObject, folded: Any) -> tuple[Any, ...]:
@@ -160,6 +171,7 @@ class PostgreSQLStore:
         self._closed = False
         self._counts = CountCache(count_cache_entries, count_max_age)
         self._counting: dict[tuple[bytes, int], asyncio.Future[int | None]] = {}  # counts under way
+        self._documents = DocumentCache()
 
     # -- connections ------------------------------------------------------------------------------
 
@@ -270,6 +282,18 @@ class PostgreSQLStore:
             )
         return _row(row) if row is not None else None
 
+    def _kept_row(
+        self, collection: str, row: asyncpg.Record, kept: Mapping[str, KeptDocument]
+    ) -> StoredObject:
+        """The object of a row read with `_DATA_UNLESS_KEPT`: its document is the kept one when
+        the row came without it; a document that came is kept."""
+        data = row[3]
+        if data is None:
+            data = kept[row[0]].data
+        else:
+            self._documents.put(collection, row[0], row[5], row[2], data)
+        return StoredObject(row[0], row[1], row[2], data, row[4], row[5])
+
     async def write(self, changes: Sequence[Change]) -> None:
         """One transaction; consecutive puts (and deletes) go to the server as one pipeline."""
         if not changes:
@@ -302,8 +326,20 @@ class PostgreSQLStore:
 
     async def query(self, collection: str, query: ListQuery) -> Page:
         generation_sql = generation_read(collection)
-        page_sql, sql, where, where_count = _page_statement(
-            collection, query, f"({generation_sql}) AS generation"
+        sql, where, where_count, order = _page_filter(collection, query)
+        window = _page_window(sql, query)
+        # a digest: a join's `in` list can hold many thousands of ids
+        page_key = hashlib.blake2b(
+            f"{where}\n{order}\n{sql.params!r}".encode(), digest_size=16
+        ).digest()
+        kept = self._documents.expected(collection, page_key)
+        data = "o.data"
+        if kept:  # as one JSON object: asyncpg encodes a text[] an element at a time
+            stamps = {object_id: document.stamp for object_id, document in kept.items()}
+            data = _DATA_UNLESS_KEPT.format(stamp=f"({sql.param(stamps, 'jsonb')} ->> o.id)")
+        page_sql = (
+            f"SELECT {_columns(data)}, ({generation_sql}) AS generation "
+            f"FROM objects o WHERE {where} ORDER BY {order} {window}"
         )
         where_params = sql.params[:where_count]
         refused: asyncpg.PostgresError | None = None
@@ -325,7 +361,9 @@ class PostgreSQLStore:
                 refused = error  # answered below, once the (sound) connection is back in the pool
         if refused is not None:
             raise self._query_refused(query, refused)
-        return Page([_row(row) for row in rows], total)
+        items = [self._kept_row(collection, row, kept) for row in rows]
+        self._documents.answered(page_key, tuple(item.id for item in items))
+        return Page(items, total)
 
     async def _count(
         self, connection: asyncpg.Connection, where: str, params: Sequence[Any], generation: int
@@ -373,7 +411,9 @@ class PostgreSQLStore:
         self, collection: str, query: ListQuery, chunk: int = 1_000
     ) -> AsyncIterator[StoredObject]:
         """Every match of `query` (its window too), in its order, through a server-side cursor."""
-        statement, sql, _, _ = _page_statement(collection, query)
+        sql, where, _, order = _page_filter(collection, query)
+        window = _page_window(sql, query)
+        statement = f"SELECT {_COLUMNS} FROM objects o WHERE {where} ORDER BY {order} {window}"
         async with self._connection() as connection:
             await _plan_mode(connection, plan_once(query))
             async with connection.transaction():
@@ -471,20 +511,17 @@ class PostgreSQLStore:
         return count
 
 
-def _page_statement(
-    collection: str, query: ListQuery, extra_column: str | None = None
-) -> tuple[str, Compiled, str, int]:
-    """The SELECT of `query`'s page (`_COLUMNS`, then `extra_column` if any), its parameters, and
-    its WHERE clause with the number of parameters that clause uses (the first ones: a count
-    reuses them)."""
+def _page_filter(collection: str, query: ListQuery) -> tuple[Compiled, str, int, str]:
+    """The WHERE clause of `query`, the number of parameters it takes (the first ones: a count
+    reuses them), and its ORDER BY; the parameters of both in the `Compiled`."""
     sql = Compiled()
     where = compile_where(sql, collection, query)
     where_count = len(sql.params)
-    order = compile_order(sql, query)
-    window = f"LIMIT {sql.param(query.limit)} OFFSET {sql.param(query.offset)}"
-    columns = f"{_COLUMNS}, {extra_column}" if extra_column else _COLUMNS
-    statement = f"SELECT {columns} FROM objects o WHERE {where} ORDER BY {order} {window}"
-    return statement, sql, where, where_count
+    return sql, where, where_count, compile_order(sql, query)
+
+
+def _page_window(sql: Compiled, query: ListQuery) -> str:
+    return f"LIMIT {sql.param(query.limit)} OFFSET {sql.param(query.offset)}"
 
 
 async def _advance_generations(connection: asyncpg.Connection, collections: set[str]) -> None:

@@ -451,6 +451,79 @@ def test_the_count_max_age_setting_decides_how_long_a_total_is_kept(
     assert page["total"] == (3 if kept else 2)
 
 
+def counting_documents(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """One entry per JSONB value the store's connections decode (connections opened after)."""
+    from gateway_core.storage import postgresql
+
+    decoded: list[int] = []
+    decode = postgresql._decode_jsonb
+
+    def spied(data: bytes) -> Any:
+        decoded.append(len(data))
+        return decode(data)
+
+    monkeypatch.setattr(postgresql, "_decode_jsonb", spied)
+    return decoded
+
+
+def test_a_page_read_again_unchanged_comes_without_its_documents(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    records = make_records([{"age": index, "name": f"n{index}"} for index in range(6)])
+    decoded = counting_documents(monkeypatch)
+
+    async def go() -> tuple[list[Page], list[int]]:
+        store = PostgreSQLStore(url)
+        try:
+            await store.write([Put(FIXTURE_COLLECTION, record) for record in records])
+            pages, received = [], []
+            for params in ("age[>=]=1&_limit=4", "age[>=]=1&_limit=4", "age[>=]=1&_limit=2"):
+                before = len(decoded)
+                pages.append(await store.query(FIXTURE_COLLECTION, query(params)))
+                received.append(len(decoded) - before)
+            return pages, received
+        finally:
+            await store.close()
+
+    (first, again, other_window), received = run(go())
+    assert again == first and [item.data for item in first.items] == [
+        record.data for record in records[1:5]
+    ]
+    # another window is another statement: it names no documents, so they come again
+    assert received == [4, 0, 2]
+    assert other_window.items == first.items[:2]
+
+
+def test_kept_documents_are_not_used_once_any_gateway_process_changed_them(url: str) -> None:
+    """Two stores as two workers: a changed object, and one deleted and made again with the same
+    id, version and data of another shape, are read anew by the store that kept them."""
+    records = make_records([{"age": index} for index in range(4)])
+    changed = StoredObject(
+        records[1].id, records[1].created, "2030-01-01T00:00:00+00:00", {"age": 41}, None, 2
+    )
+    remade = StoredObject(
+        records[2].id, records[2].created, "2030-01-02T00:00:00+00:00", {"age": 42}, None, 1
+    )
+
+    async def go() -> list[list[dict[str, Any]]]:
+        reading, writing = PostgreSQLStore(url), PostgreSQLStore(url)
+        try:
+            await writing.write([Put(FIXTURE_COLLECTION, record) for record in records])
+            seen = [[o.data for o in (await reading.query(FIXTURE_COLLECTION, query())).items]]
+            await writing.write([Put(FIXTURE_COLLECTION, changed)])
+            await writing.write([Delete(FIXTURE_COLLECTION, remade.id)])
+            await writing.write([Put(FIXTURE_COLLECTION, remade)])
+            seen.append([o.data for o in (await reading.query(FIXTURE_COLLECTION, query())).items])
+            return seen
+        finally:
+            await reading.close()
+            await writing.close()
+
+    before, after = run(go())
+    assert before == [{"age": 0}, {"age": 1}, {"age": 2}, {"age": 3}]
+    assert after == [{"age": 0}, {"age": 41}, {"age": 3}, {"age": 42}]
+
+
 def test_a_regex_postgresql_cannot_read_is_a_400_naming_the_parameter(url: str) -> None:
     """... and the connection stays in the pool: a refused query costs no new connection."""
 

@@ -11,7 +11,8 @@ used for a row it no longer matches: nothing has to be invalidated. (A change ma
 gateway that keeps both, SQL by hand, is not seen; the answer cache has the same rule.)
 
 A list statement can only name the documents it expects: those of the page the same statement
-(text and parameters) answered last. (An item read does not name its document: for a Partij of
+(text and parameters) answered last. Documents are kept from the second time a statement runs:
+lists asked once (the BSN of each caller) would otherwise push out those of lists asked often. (An item read does not name its document: for a Partij of
 0.7 KB that saved no time that could be measured.)
 
 Bounded in entries; when full, the entry made first goes first. The documents are shared with
@@ -56,10 +57,15 @@ class DocumentCache:
             self._documents.popitem(last=False)
         self._documents[key] = KeptDocument(f"{version} {modified}", data)
 
-    def expected(self, collection: str, statement: Hashable) -> dict[str, KeptDocument]:
-        """The kept documents of the page `statement` answered last, by id."""
+    def expected(self, collection: str, statement: Hashable) -> dict[str, KeptDocument] | None:
+        """The kept documents of the page `statement` answered last, by id; None when it was not
+        run before (or long ago): its documents are kept only when it comes again, so that lists
+        asked once (a BSN each) do not push out the documents of those asked often."""
+        ids = self._pages.get(statement)
+        if ids is None:
+            return None
         found = {}
-        for object_id in self._pages.get(statement, ()):
+        for object_id in ids:
             kept = self._documents.get((collection, object_id))
             if kept is not None:
                 found[object_id] = kept

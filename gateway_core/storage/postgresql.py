@@ -283,14 +283,14 @@ class PostgreSQLStore:
         return _row(row) if row is not None else None
 
     def _kept_row(
-        self, collection: str, row: asyncpg.Record, kept: Mapping[str, KeptDocument]
+        self, collection: str, row: asyncpg.Record, kept: Mapping[str, KeptDocument], keep: bool
     ) -> StoredObject:
         """The object of a row read with `_DATA_UNLESS_KEPT`: its document is the kept one when
-        the row came without it; a document that came is kept."""
+        the row came without it; one that came is kept when `keep`."""
         data = row[3]
         if data is None:
             data = kept[row[0]].data
-        else:
+        elif keep:
             self._documents.put(collection, row[0], row[5], row[2], data)
         return StoredObject(row[0], row[1], row[2], data, row[4], row[5])
 
@@ -333,6 +333,7 @@ class PostgreSQLStore:
             f"{where}\n{order}\n{sql.params!r}".encode(), digest_size=16
         ).digest()
         kept = self._documents.expected(collection, page_key)
+        keep = kept is not None
         data = "o.data"
         if kept:  # as one JSON object: asyncpg encodes a text[] an element at a time
             stamps = {object_id: document.stamp for object_id, document in kept.items()}
@@ -361,7 +362,7 @@ class PostgreSQLStore:
                 refused = error  # answered below, once the (sound) connection is back in the pool
         if refused is not None:
             raise self._query_refused(query, refused)
-        items = [self._kept_row(collection, row, kept) for row in rows]
+        items = [self._kept_row(collection, row, kept or {}, keep) for row in rows]
         self._documents.answered(page_key, tuple(item.id for item in items))
         return Page(items, total)
 

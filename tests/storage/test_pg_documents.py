@@ -16,7 +16,7 @@ def test_a_page_expects_the_documents_it_answered_last_that_are_still_kept() -> 
     expected = cache.expected(C, "page")
     assert list(expected) == ["a", "b"]  # "c" came with a page but was never kept
     assert expected["b"].stamp == "3 t2" and expected["b"].data == {"n": 2}
-    assert cache.expected(C, "another page") == {}
+    assert cache.expected(C, "another page") is None  # not run before
     assert cache.expected("https://example.org/other.schema.json", "page") == {}
 
 
@@ -37,7 +37,7 @@ def test_when_full_the_entries_made_first_go_first() -> None:
     assert list(cache.expected(C, "p1")) == ["b", "c", "d"]
     cache.answered("p2", ("b",))
     cache.answered("p3", ("c",))
-    assert cache.expected(C, "p1") == {}  # the oldest page went
+    assert cache.expected(C, "p1") is None  # the oldest page went
     assert list(cache.expected(C, "p3")) == ["c"]
 
 
@@ -45,4 +45,4 @@ def test_a_cache_of_no_entries_keeps_nothing() -> None:
     cache = DocumentCache(max_documents=0, max_pages=0)
     cache.put(C, "a", 1, "t", {})
     cache.answered("page", ("a",))
-    assert len(cache) == 0 and cache.expected(C, "page") == {}
+    assert len(cache) == 0 and cache.expected(C, "page") is None

@@ -1,19 +1,19 @@
 """Documents of PostgreSQL rows read before, so that an unchanged row read again is neither sent
 by the database nor decoded again (docs/postgresql.md, "Documents read again").
 
-A `_search` page of 20 Partij documents spent about a third of the database's time on turning
-them into text and a third of the gateway's on decoding them (docs/performance.md), mostly for
-documents it had read a moment before. So the documents read are kept, each with the version and
-modification time of its row; a statement tells the database which ones it holds (by id, version
-and modification time) and gets NULL instead of the document for a row that still has them. Every
-write gives a row a new version and time, in whichever process, so a kept document is never
-used for a row it no longer matches: nothing has to be invalidated. (A change made around the
-gateway that keeps both, SQL by hand, is not seen; the answer cache has the same rule.)
+A `_search` page of 30 Partij objects spent about a quarter of the database's time on turning
+their documents into text and about 30% of the gateway's on decoding them (docs/performance.md),
+mostly for documents it had read a moment before. So the documents read are kept, each with the
+version and modification time of its row; a statement tells the database which ones it holds (by
+id, version and modification time) and gets NULL instead of the document for a row that still has
+them. Every write gives a row a new version or time, in whichever process, so a kept document is
+never used for a row it no longer matches: nothing has to be invalidated. (A change made around
+the gateway that keeps both, SQL by hand, is not seen; the answer cache has the same rule.)
 
 A list statement can only name the documents it expects: those of the page the same statement
 (text and parameters) answered last. Documents are kept from the second time a statement runs:
-lists asked once (the BSN of each caller) would otherwise push out those of lists asked often. (An item read does not name its document: for a Partij of
-0.7 KB that saved no time that could be measured.)
+lists asked once (the BSN of each caller) would otherwise push out those of lists asked often.
+An item read does not name its document: for a Partij of 0.7 KB that saved no measurable time.
 
 Bounded in entries; when full, the entry made first goes first. The documents are shared with
 the records the store returns, which are read only (storage/base.py).

@@ -59,7 +59,8 @@ _UPSERT = """
         owner = EXCLUDED.owner, version = EXCLUDED.version
 """
 _DELETE = "DELETE FROM objects WHERE collection = $1 AND id = $2"
-_COLUMNS = "o.id, o.created, o.modified, o.data, o.owner, o.version"
+_COLUMNS_WITH = "o.id, o.created, o.modified, {data}, o.owner, o.version"
+_COLUMNS = _COLUMNS_WITH.format(data="o.data")
 # the document unless the caller holds it (pg_documents.py): `{stamp}` is the SQL of the kept
 # document's "version modified", NULL when none is kept
 _DATA_UNLESS_KEPT = (
@@ -96,9 +97,8 @@ def _row(record: asyncpg.Record) -> StoredObject:
     return StoredObject(record[0], record[1], record[2], record[3], record[4], record[5])
 
 
-def _columns(data: str) -> str:
-    """`_COLUMNS` with `data` for the document."""
-    return _COLUMNS.replace("o.data", data)
+def _digest(text: bytes) -> bytes:
+    return hashlib.blake2b(text, digest_size=16).digest()
 
 
 def _stored_columns(obj: StoredObject, folded: Any) -> tuple[Any, ...]:
@@ -328,21 +328,21 @@ class PostgreSQLStore:
         generation_sql = generation_read(collection)
         sql, where, where_count, order = _page_filter(collection, query)
         window = _page_window(sql, query)
-        # a digest: a join's `in` list can hold many thousands of ids
-        page_key = hashlib.blake2b(
-            f"{where}\n{order}\n{sql.params!r}".encode(), digest_size=16
-        ).digest()
-        kept = self._documents.expected(collection, page_key)
-        keep = kept is not None
+        # digests: a join's `in` list can hold many thousands of ids (read once, here)
+        where_params = sql.params[:where_count]
+        where_key = _digest(f"{where}\n{where_params!r}".encode())
+        page_key = _digest(where_key + f"\n{order}\n{sql.params[where_count:]!r}".encode())
+        expected = self._documents.expected(collection, page_key)
+        keep = expected is not None  # a statement's documents are kept from its second run
+        kept = expected or {}
         data = "o.data"
         if kept:  # as one JSON object: asyncpg encodes a text[] an element at a time
             stamps = {object_id: document.stamp for object_id, document in kept.items()}
             data = _DATA_UNLESS_KEPT.format(stamp=f"({sql.param(stamps, 'jsonb')} ->> o.id)")
         page_sql = (
-            f"SELECT {_columns(data)}, ({generation_sql}) AS generation "
+            f"SELECT {_COLUMNS_WITH.format(data=data)}, ({generation_sql}) AS generation "
             f"FROM objects o WHERE {where} ORDER BY {order} {window}"
         )
-        where_params = sql.params[:where_count]
         refused: asyncpg.PostgresError | None = None
         async with self._connection() as connection:
             await _plan_mode(connection, plan_once(query))
@@ -353,7 +353,9 @@ class PostgreSQLStore:
                 else:
                     # read with the page, so before the count (pg_counts.py)
                     generation = rows[0][-1] if rows else await connection.fetchval(generation_sql)
-                    total = await self._count(connection, where, where_params, generation)
+                    total = await self._count(
+                        connection, where, where_params, where_key, generation
+                    )
             except (
                 asyncpg.InvalidRegularExpressionError,
                 asyncpg.QueryCanceledError,
@@ -362,18 +364,22 @@ class PostgreSQLStore:
                 refused = error  # answered below, once the (sound) connection is back in the pool
         if refused is not None:
             raise self._query_refused(query, refused)
-        items = [self._kept_row(collection, row, kept or {}, keep) for row in rows]
+        items = [self._kept_row(collection, row, kept, keep) for row in rows]
         self._documents.answered(page_key, tuple(item.id for item in items))
         return Page(items, total)
 
     async def _count(
-        self, connection: asyncpg.Connection, where: str, params: Sequence[Any], generation: int
+        self,
+        connection: asyncpg.Connection,
+        where: str,
+        params: Sequence[Any],
+        key: bytes,
+        generation: int,
     ) -> int:
-        """The number of matches, kept while the write `generation` stays (pg_counts.py). Requests
-        that need the same count at once wait for one of them to make it (a kept total that has
-        just aged would otherwise be counted by every request asking for it)."""
-        # a digest: a join's `in` list can hold many thousands of ids
-        key = hashlib.blake2b(f"{where}\n{params!r}".encode(), digest_size=16).digest()
+        """The number of matches of `where` (`key`: its digest with `params`), kept while the write
+        `generation` stays (pg_counts.py). Requests that need the same count at once wait for one
+        of them to make it (a kept total that has just aged would otherwise be counted by every
+        request asking for it)."""
         total = self._counts.get(key, generation)
         if total is not None:
             return total

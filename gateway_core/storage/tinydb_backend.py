@@ -40,6 +40,7 @@ from gateway_core.query import ListQuery
 from gateway_core.storage.base import Change, Delete, Page, Put, StoredObject
 from gateway_core.storage.idsets import ascending
 from gateway_core.storage.indexes import CollectionIndexes
+from gateway_core.storage.snapshot_process import SnapshotProcess, start_snapshot
 from gateway_core.storage.text_index import TextIndex
 from gateway_core.storage.tinydb_plan import plan_query
 from gateway_core.storage.tinydb_query import sort_documents
@@ -76,6 +77,9 @@ class FileLock:
                 f"{path} is in use by another gateway process (lock {self.path}); "
                 "stop that process or choose another --database"
             ) from None
+
+    def fileno(self) -> int:
+        return self._handle.fileno()
 
     def release(self) -> None:
         fcntl.flock(self._handle, fcntl.LOCK_UN)
@@ -581,11 +585,15 @@ class TinyDBStore:
             return
         if wal.records < self.compact_records and wal.size < self.compact_bytes:
             return
-        # Between two flushes: memory holds exactly the log's content up to its current end. The
-        # documents are never changed in place, so shallow copies of the tables are a snapshot.
-        snapshot = {name: dict(documents) for name, documents in self._tables.items()}
-        keep_from = wal.size
-        future = self._snapshot_thread.submit(self._compact, snapshot, keep_from)
+        # Between two flushes: memory holds exactly the log's content up to its current end, and
+        # the forked child sees it as it is now.
+        try:
+            process = start_snapshot(self.path, self._tables, keep_open=[self._lock.fileno()])
+        except OSError as error:
+            self._compact_after = wal.records + self.compact_records
+            log.error("compaction of %s could not start (retried later): %s", self.path, error)
+            return
+        future = self._snapshot_thread.submit(self._compact, process, wal.size)
         self._compaction = future
 
         def finished(done: concurrent.futures.Future[None]) -> None:
@@ -594,8 +602,8 @@ class TinyDBStore:
 
         future.add_done_callback(finished)
 
-    def _compact(self, snapshot: dict[str, dict[int, Any]], keep_from: int) -> None:
-        write_snapshot(self.path, snapshot)
+    def _compact(self, process: SnapshotProcess, keep_from: int) -> None:
+        process.wait()
         # The log thread runs the rotation between two appends.
         self._log_thread.submit(self._log.rotate, keep_from).result()
 

@@ -29,6 +29,9 @@ import orjson
 from gateway_core.errors import StoreError
 
 SNAPSHOT_CHUNK = 2_000  # documents serialised per orjson call (lets other threads run between)
+# A snapshot is flushed to disk each time this much more of it is written, so that the log's fsyncs
+# never wait behind the writeback of a whole snapshot (Redis's rdb-save-incremental-fsync).
+SNAPSHOT_SYNC_BYTES = 4 * 1024 * 1024
 
 
 def fsync_directory(folder: Path) -> None:
@@ -70,26 +73,41 @@ def _replacing(path: Path) -> Iterator[BinaryIO]:
     fsync_directory(path.parent)
 
 
-def write_snapshot(path: Path, tables: Mapping[str, Mapping[int, Any]]) -> int:
+def write_snapshot(
+    path: Path, tables: Mapping[str, Mapping[int, Any]], slice_size: int | None = SNAPSHOT_CHUNK
+) -> int:
     """Write `tables` ({table: {doc_id: document}}, read only) as a TinyDB data file, atomically.
 
-    Serialised in chunks straight to the temporary file: no second copy of the whole database in
-    memory, and the interpreter lock is released between chunks. Returns the size written."""
-    size = 0
+    Serialised in slices of `slice_size` documents straight to the temporary file: no second copy
+    of the whole database in memory, and the interpreter lock is released between slices. With
+    `slice_size` None each table is one orjson call, which reads the documents without changing
+    their reference counts (for a forked child: snapshot_process.py). Returns the size written."""
+    size = synced = 0
     with _replacing(path) as handle:
 
         def put(data: bytes) -> None:
-            nonlocal size
-            handle.write(data)
-            size += len(data)
+            nonlocal size, synced
+            view = memoryview(data)
+            for start in range(0, len(view), SNAPSHOT_SYNC_BYTES):
+                piece = view[start : start + SNAPSHOT_SYNC_BYTES]
+                handle.write(piece)
+                size += len(piece)
+                if size - synced >= SNAPSHOT_SYNC_BYTES:
+                    handle.flush()
+                    os.fdatasync(handle.fileno())
+                    synced = size
 
         put(b"{")
         for table_number, (name, documents) in enumerate(tables.items()):
             put(b"," if table_number else b"")
-            put(orjson.dumps(name) + b":{")
+            put(orjson.dumps(name) + b":")
+            if slice_size is None:
+                put(orjson.dumps(documents, option=orjson.OPT_NON_STR_KEYS))
+                continue
+            put(b"{")
             items = iter(documents.items())
             first = True
-            while chunk := dict(itertools.islice(items, SNAPSHOT_CHUNK)):
+            while chunk := dict(itertools.islice(items, slice_size)):
                 encoded = orjson.dumps(chunk, option=orjson.OPT_NON_STR_KEYS)
                 put((b"" if first else b",") + encoded[1:-1])
                 first = False

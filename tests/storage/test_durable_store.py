@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 import pytest
+from snapshot_gate import SnapshotGate
 from tinydb import TinyDB
 
 from gateway_core.errors import StoreError
@@ -258,27 +259,20 @@ def test_compaction_replaces_the_data_file_atomically_and_truncates_the_log(path
 def test_writes_go_on_while_a_snapshot_is_written(
     path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    gate = SnapshotGate(path.parent)
+    monkeypatch.setattr("gateway_core.storage.snapshot_process.write_snapshot", gate)
+
     async def scenario() -> None:
         store = open_store(path, compact_records=5)
-        started, release = asyncio.Event(), asyncio.Event()
-        loop = asyncio.get_running_loop()
-        original = wal_module.write_snapshot
-
-        def slow_snapshot(target: Path, tables: Any) -> int:
-            loop.call_soon_threadsafe(started.set)
-            asyncio.run_coroutine_threadsafe(release.wait(), loop).result()
-            return original(target, tables)
-
-        monkeypatch.setattr("gateway_core.storage.tinydb_backend.write_snapshot", slow_snapshot)
         for number in range(5):
             await store.write([Put(BOOKS, obj(f"b{number}", n=number))])
-        await started.wait()
-        await store.write(
-            [Put(BOOKS, obj("during", n=99))]
-        )  # acknowledged while the snapshot waits
-        release.set()
+        await gate.wait_started()
+        await store.write([Put(BOOKS, obj("during", n=99)), Delete(BOOKS, "b0")])
+        assert await ids(store) == [*(f"b{n}" for n in range(1, 5)), "during"]
+        gate.release()
         assert store._compaction is not None
         await asyncio.wrap_future(store._compaction)
+        # the snapshot holds the tables as they were when the compaction began
         assert [d["id"] for d in plain_tinydb(path)[BOOKS].values()] == [f"b{n}" for n in range(5)]
         assert [orjson.loads(line)[0][2]["id"] for line in log_lines(path)] == ["during"]
         abandon(store)
@@ -288,7 +282,7 @@ def test_writes_go_on_while_a_snapshot_is_written(
 
     async def reopen() -> None:
         store = open_store(path)
-        assert await ids(store) == [*(f"b{n}" for n in range(5)), "during"]
+        assert await ids(store) == [*(f"b{n}" for n in range(1, 5)), "during"]
         await store.close()
 
     run(reopen)

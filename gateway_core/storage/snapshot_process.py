@@ -22,7 +22,7 @@ import os
 import signal
 import sys
 import warnings
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -65,6 +65,7 @@ def start_snapshot(
     system cannot fork."""
     report, report_end = os.pipe()
     parent = os.getpid()
+    death_signal = _death_signal_setter()
     # Signals wait until the child has undone the server's handlers: a SIGINT caught by the child
     # with the server's handler would reach the server's loop a second time through its wakeup fd.
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
@@ -75,7 +76,15 @@ def start_snapshot(
             warnings.simplefilter("ignore", DeprecationWarning)
             pid = os.fork()
         if pid == 0:
-            _child(path, tables, parent, blocked, report_end, {report_end, *keep_open})
+            _child(
+                path,
+                tables,
+                report=report_end,
+                keep_open={report_end, *keep_open},
+                blocked=blocked,
+                death_signal=death_signal,
+                parent=parent,
+            )
     except BaseException:
         os.close(report)
         os.close(report_end)
@@ -89,15 +98,20 @@ def start_snapshot(
 def _child(
     path: Path,
     tables: Mapping[str, Mapping[int, Any]],
-    parent: int,
-    blocked: set[int | signal.Signals],
+    *,
     report: int,
     keep_open: Collection[int],
+    blocked: set[int | signal.Signals],
+    death_signal: Callable[..., int] | None,
+    parent: int,
 ) -> NoReturn:
     status = 1
     try:
         gc.disable()
-        _die_with_parent(parent)
+        if death_signal is not None:
+            death_signal(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            if os.getppid() != parent:  # the parent died before the prctl
+                os._exit(1)
         signal.set_wakeup_fd(-1)
         for number in signal.valid_signals():
             if callable(signal.getsignal(number)):
@@ -116,14 +130,15 @@ def _child(
         os._exit(status)
 
 
-def _die_with_parent(parent: int) -> None:
-    """On Linux, SIGKILL when the forking thread ends (prctl PR_SET_PDEATHSIG); elsewhere the child
-    finishes its snapshot on its own and holds the store's lock until then."""
+def _death_signal_setter() -> Callable[..., int] | None:
+    """On Linux, libc's prctl, to make the child receive SIGKILL when the thread that forked it
+    ends (PR_SET_PDEATHSIG); elsewhere None, and the child finishes its snapshot on its own,
+    holding the store's lock until then. Looked up before the fork: the dynamic loader's lock may
+    be held by another thread at that moment, and the child could never take it."""
     if not sys.platform.startswith("linux"):
-        return
-    ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent:  # the parent died before the prctl
-        os._exit(1)
+        return None
+    prctl: Callable[..., int] = ctypes.CDLL(None).prctl
+    return prctl
 
 
 def _close_descriptors_but(keep_open: Collection[int]) -> None:

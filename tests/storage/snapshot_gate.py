@@ -7,6 +7,7 @@ the test's folder (the child closes the descriptors it inherits)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,9 @@ class SnapshotGate:
         self.released = folder / "snapshot-released"
 
     def __call__(self, path: Path, tables: Any, slice_size: int | None = None) -> int:
-        self.started.touch()
+        announcement = self.started.with_name(self.started.name + ".tmp")
+        announcement.write_text(str(os.getpid()))
+        announcement.replace(self.started)  # appears with the child's pid in it
         deadline = time.monotonic() + HOLD_LIMIT
         while not self.released.exists() and time.monotonic() < deadline:
             time.sleep(0.005)
@@ -33,6 +36,9 @@ class SnapshotGate:
         while not self.started.exists():
             assert time.monotonic() < deadline, "the snapshot process did not start"
             await asyncio.sleep(0.005)
+
+    def child_pid(self) -> int:
+        return int(self.started.read_text())
 
     def release(self) -> None:
         self.released.touch()

@@ -115,6 +115,40 @@ def test_the_snapshot_process_keeps_no_connection_of_the_server_open(
     asyncio.run(scenario())
 
 
+def test_a_signal_stops_the_snapshot_process_without_the_servers_handler(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The child undoes the handlers it inherited: SIGINT ends it (as a failed compaction) instead
+    of running the server's SIGINT handler in the child."""
+    gate = SnapshotGate(path.parent)
+    monkeypatch.setattr("gateway_core.storage.snapshot_process.write_snapshot", gate)
+
+    async def scenario() -> None:
+        assert callable(signal.getsignal(signal.SIGINT))  # the server has a handler of its own
+        store = TinyDBStore(path, gc_tuning=False, compact_records=2)
+        try:
+            await store.write([book(1)])
+            await store.write([book(2)])
+            await gate.wait_started()
+            os.kill(gate.child_pid(), signal.SIGINT)
+            assert store._compaction is not None
+            with pytest.raises(StoreError, match="killed by signal 2"):
+                await asyncio.wrap_future(store._compaction)
+            await store.write([book(3)])
+        finally:
+            gate.release()
+            await store.close()
+
+    asyncio.run(scenario())
+
+    async def reopen() -> None:
+        store = TinyDBStore(path, gc_tuning=False)
+        assert await book_ids(store) == ["b1", "b2", "b3"]
+        await store.close()
+
+    asyncio.run(reopen())
+
+
 KILLED_GATEWAY = """
 import asyncio, sys
 from pathlib import Path

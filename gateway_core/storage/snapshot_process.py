@@ -142,11 +142,17 @@ def _death_signal_setter() -> Callable[..., int] | None:
 
 
 def _close_descriptors_but(keep_open: Collection[int]) -> None:
-    start = 3  # standard input, output and error stay
-    for descriptor in sorted(number for number in keep_open if number >= start):
-        os.closerange(start, descriptor)
-        start = descriptor + 1
-    os.closerange(start, os.sysconf("SC_OPEN_MAX"))
+    """Close what is open besides standard input, output and error and `keep_open`, as listed by the
+    system (closing every number up to the descriptor limit can take minutes where the limit is
+    in the millions and there is no close_range)."""
+    try:
+        open_now = [int(name) for name in os.listdir("/proc/self/fd")]
+    except FileNotFoundError:  # not Linux
+        open_now = [int(name) for name in os.listdir("/dev/fd")]
+    for descriptor in open_now:
+        if descriptor > 2 and descriptor not in keep_open:
+            with contextlib.suppress(OSError):  # the listing's own descriptor is gone already
+                os.close(descriptor)
 
 
 def _describe(status: int) -> str:

@@ -45,7 +45,10 @@ from gateway_core.storage.text_index import TextIndex
 from gateway_core.storage.tinydb_plan import plan_query
 from gateway_core.storage.tinydb_query import sort_documents
 from gateway_core.storage.wal import (
+    Replay,
     WriteAheadLog,
+    fsync_directory,
+    next_log_path,
     read_log,
     read_snapshot,
     remove_temporary_files,
@@ -251,8 +254,8 @@ class TinyDBStore:
         self._compaction: concurrent.futures.Future[None] | None = None
         self._compact_after = 0  # log records; raised after a failed compaction to retry later
         self._closed = False
-        # One thread appends to the log (appends and log rotations stay in order); another writes
-        # snapshots, so that appends go on while a snapshot is written.
+        # One thread appends to the log (appends and a failed compaction's fold-back stay in
+        # order); another waits for snapshot processes and then renames the log's second file.
         self._log_thread = concurrent.futures.ThreadPoolExecutor(1, "gateway-log")
         self._snapshot_thread = concurrent.futures.ThreadPoolExecutor(1, "gateway-snapshot")
 
@@ -273,15 +276,19 @@ class TinyDBStore:
             self._texts: dict[str, TextIndex] = {}  # built after the replay
             self._replaying = True
             replay = read_log(self.log_path)
-            for batch in replay.batches:
+            later = read_log(next_log_path(self.log_path))  # left by a compaction cut short
+            for batch in itertools.chain(replay.batches, later.batches):
                 self._apply(batch)
             self._replaying = False
-            if replay.torn_size:
-                log.warning(
-                    "%s: dropped a torn last line (%d bytes, never acknowledged)",
-                    self.log_path,
-                    replay.torn_size,
-                )
+            for path, replayed in ((self.log_path, replay), (next_log_path(self.log_path), later)):
+                if replayed.torn_size:
+                    log.warning(
+                        "%s: dropped a torn last line (%d bytes, never acknowledged)",
+                        path,
+                        replayed.torn_size,
+                    )
+            if later.batches:
+                replay = self._start_from_snapshot()
             self._log = WriteAheadLog.open(self.log_path, replay)
             remove_temporary_files(self.path, self.log_path)  # left by a crash during a compaction
             if not self.path.exists():  # from the start a TinyDB file that other tools can open
@@ -300,6 +307,19 @@ class TinyDBStore:
                 gc.enable()
         if gc_tuning:
             tune_gc(collect=False)
+
+    def _start_from_snapshot(self) -> Replay:
+        """After a compaction cut short (both log files hold lines): one snapshot of everything
+        replayed, then no log; returns the (empty) replay the log starts from."""
+        log.warning(
+            "%s: a compaction was cut short; writing the data file again from both log files",
+            self.path,
+        )
+        write_snapshot(self.path, self._tables)
+        self.log_path.unlink(missing_ok=True)
+        next_log_path(self.log_path).unlink()
+        fsync_directory(self.path.parent)
+        return Replay()
 
     def _id_map(self, name: str, documents: Mapping[int, Any]) -> dict[str, int]:
         try:
@@ -585,15 +605,19 @@ class TinyDBStore:
             return
         if wal.records < self.compact_records and wal.size < self.compact_bytes:
             return
-        # Between two flushes: memory holds exactly the log's content up to its current end, and
-        # the forked child sees it as it is now.
+        if wal.failed or wal.switched:  # the last compaction could not give its lines back
+            return
+        # Between two flushes: memory holds exactly the log's content, the forked child sees it as
+        # it is now, and the appends from now on go to the log's second file.
         try:
+            wal.ensure_next()
             process = start_snapshot(self.path, self._tables, keep_open=[self._lock.fileno()])
         except OSError as error:
             self._compact_after = wal.records + self.compact_records
             log.error("compaction of %s could not start (retried later): %s", self.path, error)
             return
-        future = self._snapshot_thread.submit(self._compact, process, wal.size)
+        wal.switch()
+        future = self._snapshot_thread.submit(self._compact, process)
         self._compaction = future
 
         def finished(done: concurrent.futures.Future[None]) -> None:
@@ -602,10 +626,15 @@ class TinyDBStore:
 
         future.add_done_callback(finished)
 
-    def _compact(self, process: SnapshotProcess, keep_from: int) -> None:
-        process.wait()
-        # The log thread runs the rotation between two appends.
-        self._log_thread.submit(self._log.rotate, keep_from).result()
+    def _compact(self, process: SnapshotProcess) -> None:
+        try:
+            process.wait()
+            self._log.adopt_next()  # a rename: the appends to the second file go on meanwhile
+        except (StoreError, OSError):
+            if self._log.switched:  # the second file was not renamed over the log
+                # The log thread takes the second file's lines back between two appends.
+                self._log_thread.submit(self._log.fold_back).result()
+            raise
 
     def _compacted(self, future: concurrent.futures.Future[None]) -> None:
         self._compaction = None

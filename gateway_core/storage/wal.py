@@ -1,17 +1,18 @@
 """The files of the embedded store: the TinyDB data file (snapshot) and its write-ahead log.
 
 - The data file keeps TinyDB's format, `{"<table>": {"<doc_id>": {...}}}`, and is only ever
-  replaced whole and atomically (`write_atomically`: temporary file, fsync, rename, fsync of the
+  replaced whole and atomically (`write_snapshot`: temporary file, fsync, rename, fsync of the
   folder), so it is always a complete snapshot that plain `tinydb.TinyDB(path)` can read.
 - The log `<data file>.log` holds the changes made since that snapshot: one JSON line per
   `Store.write` batch, `[["p", table, document], ["d", table, object_id], ...]`, appended and
   fsynced before the write is acknowledged. A line counts only when it is complete (valid JSON
   ending in a newline); a torn last line (a crash in the middle of an append, never acknowledged)
   is dropped whole on open, so a batch is all-or-nothing across crashes too.
-- Compaction writes a new snapshot and then replaces the log by the part of it written after the
-  snapshot was taken (again atomically). A crash between the two leaves a log whose first lines
-  are already in the snapshot: replaying them again is harmless, every change is an upsert or a
-  delete by object id.
+- Compaction sends the appends to a second file, `<data file>.log.next` (created beforehand),
+  writes a snapshot of what the log holds, and then renames the second file over the log. A
+  crash before that rename leaves a log whose lines may already be in the snapshot, followed by
+  the second file: replaying both, in that order, is harmless, every change is an upsert or a
+  delete by object id. The open then writes a snapshot and starts with one empty log.
 """
 
 from __future__ import annotations
@@ -49,11 +50,6 @@ def _temporary(path: Path) -> Path:
 def remove_temporary_files(*paths: Path) -> None:
     for path in paths:
         _temporary(path).unlink(missing_ok=True)
-
-
-def write_atomically(path: Path, content: bytes) -> None:
-    with _replacing(path) as handle:
-        handle.write(content)
 
 
 @contextlib.contextmanager
@@ -195,21 +191,37 @@ def read_log(path: Path) -> Replay:
     return replay
 
 
+def next_log_path(path: Path) -> Path:
+    """The second log file: appends go there while a compaction writes its snapshot."""
+    return path.with_name(path.name + ".next")
+
+
 class WriteAheadLog:
-    """Appends (each fsynced) to `<data file>.log`; used from one thread at a time."""
+    """Appends (each fsynced) to `<data file>.log`; used from one thread at a time, apart from
+    `adopt_next`, which a compaction's thread runs while appends go on.
+
+    A compaction switches the appends to `<data file>.log.next`, created beforehand (so that the
+    switch does no I/O); once the snapshot has landed, that file is renamed over the log, which
+    only held what the snapshot holds. If the snapshot fails, `fold_back` appends the second file's
+    lines to the log and empties it again."""
 
     def __init__(self, path: Path, size: int, records: int) -> None:
         self.path = path
+        self.next_path = next_log_path(path)
         self.size = size
         self.records = records
-        self._descriptor = self._open()
+        self._descriptor = self._open(path)
+        self._next: int | None = None  # the created, empty `.log.next`
+        self._retired: tuple[int, int, int] | None = None  # the log's descriptor, size, records
         self.failed: str | None = None  # set when a failed fsync leaves the log's state unknown
 
-    def _open(self) -> int:
-        return os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+    @staticmethod
+    def _open(path: Path) -> int:
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
 
     @classmethod
     def open(cls, path: Path, replay: Replay) -> WriteAheadLog:
+        """The log as replayed, without a torn last line, and its second file created (empty)."""
         existed = path.exists()
         log = cls(path, replay.valid_size, len(replay.batches))
         if replay.torn_size:
@@ -217,7 +229,75 @@ class WriteAheadLog:
             os.fsync(log._descriptor)
         if not existed:
             fsync_directory(path.parent)
+        log.prepare_next()
         return log
+
+    def prepare_next(self) -> None:
+        """Create `.log.next` empty and make its name durable, ready for the next `switch`."""
+        descriptor = os.open(
+            self.next_path,
+            os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_CLOEXEC,
+            0o644,
+        )
+        try:
+            os.fsync(descriptor)
+            fsync_directory(self.path.parent)
+        except OSError:
+            os.close(descriptor)
+            raise
+        self._next = descriptor
+
+    def ensure_next(self) -> None:
+        """`prepare_next` unless `.log.next` is ready (it is, unless creating it failed before)."""
+        if self._next is None and self._retired is None:
+            self.prepare_next()
+
+    @property
+    def switched(self) -> bool:
+        """Appends go to `.log.next` (a compaction has begun and not yet ended)."""
+        return self._retired is not None
+
+    def switch(self) -> None:
+        """Send the appends from now on to `.log.next` (no append may be under way)."""
+        if self._next is None or self._retired is not None:
+            raise StoreError(f"{self.path}: the log cannot switch files now")
+        self._retired = (self._descriptor, self.size, self.records)
+        self._descriptor, self._next = self._next, None
+        self.size = self.records = 0
+
+    def adopt_next(self) -> None:
+        """After the snapshot that holds everything the log held has landed: rename `.log.next`
+        over the log (appends go on into it) and create the next `.log.next`."""
+        if self._retired is None:
+            raise StoreError(f"{self.path}: no switched log to adopt")
+        os.replace(self.next_path, self.path)
+        retired, self._retired = self._retired[0], None
+        os.close(retired)
+        fsync_directory(self.path.parent)
+        self.prepare_next()
+
+    def fold_back(self) -> None:
+        """After a failed snapshot (no append may be under way): append the lines of `.log.next`
+        to the log, append to the log again, and empty `.log.next` for the next switch. A crash in
+        between leaves lines in both files, which the next open replays twice, in order: harmless,
+        every change is an upsert or a delete by object id."""
+        if self._retired is None:
+            raise StoreError(f"{self.path}: no switched log to fold back")
+        retired, size, records = self._retired
+        content = self.next_path.read_bytes()[: self.size]
+        try:
+            view = memoryview(content)
+            while view:
+                view = view[os.write(retired, view) :]
+            os.fdatasync(retired)
+            os.ftruncate(self._descriptor, 0)
+            os.fsync(self._descriptor)
+        except OSError as error:
+            self.failed = f"{self.path} could not take back the lines of {self.next_path} ({error})"
+            raise
+        self._next, self._descriptor = self._descriptor, retired
+        self._retired = None
+        self.size, self.records = size + len(content), records + self.records
 
     def append(self, data: bytes, records: int) -> None:
         """Write and fsync; on failure cut the log back to its previous end and raise OSError."""
@@ -248,19 +328,12 @@ class WriteAheadLog:
         except OSError as error:
             self.failed = f"{self.path} could not be cut back after a failed write ({error})"
 
-    def rotate(self, keep_from: int) -> None:
-        """Replace the log by its bytes from `keep_from` on (those not in the new snapshot)."""
-        with open(self.path, "rb") as source:
-            source.seek(keep_from)
-            rest = source.read()
-        write_atomically(self.path, rest)
-        os.close(self._descriptor)
-        self._descriptor = self._open()
-        self.size = len(rest)
-        self.records = rest.count(b"\n")
-
     def close(self, remove: bool = False) -> None:
-        os.close(self._descriptor)
+        """Close the files; `remove` them too once a snapshot holds everything."""
+        for descriptor in (self._descriptor, self._next, self._retired and self._retired[0]):
+            if descriptor is not None:
+                os.close(descriptor)
         if remove:
             self.path.unlink(missing_ok=True)
+            self.next_path.unlink(missing_ok=True)
             fsync_directory(self.path.parent)

@@ -18,9 +18,10 @@ HOLD_LIMIT = 30.0  # seconds a held child waits at most, so that none outlives a
 
 
 class SnapshotGate:
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, failure: OSError | None = None) -> None:
         self.started = folder / "snapshot-started"
         self.released = folder / "snapshot-released"
+        self.failure = failure  # raised once released, instead of writing the snapshot
 
     def __call__(self, path: Path, tables: Any, slice_size: int | None = None) -> int:
         announcement = self.started.with_name(self.started.name + ".tmp")
@@ -29,6 +30,8 @@ class SnapshotGate:
         deadline = time.monotonic() + HOLD_LIMIT
         while not self.released.exists() and time.monotonic() < deadline:
             time.sleep(0.005)
+        if self.failure is not None:
+            raise self.failure
         return wal.write_snapshot(path, tables, slice_size)
 
     async def wait_started(self) -> None:

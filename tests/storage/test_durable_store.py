@@ -6,8 +6,10 @@ Costs are asserted structurally (which files a write touches), never by timing.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
+import shutil
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from gateway_core.query import ListQuery
 from gateway_core.storage import Delete, Put, StoredObject
 from gateway_core.storage import wal as wal_module
 from gateway_core.storage.tinydb_backend import TinyDBStore
-from gateway_core.storage.wal import WriteAheadLog
+from gateway_core.storage.wal import WriteAheadLog, next_log_path
 
 BOOKS = "https://example.org/schemas/book.schema.json"
 AUTHORS = "https://example.org/schemas/author.schema.json"
@@ -288,7 +290,145 @@ def test_writes_go_on_while_a_snapshot_is_written(
     run(reopen)
 
 
-def test_a_crash_between_snapshot_and_log_rotation_replays_harmlessly(path: Path) -> None:
+def crash_image(path: Path, folder: Path) -> Path:
+    """The store's files as a crash at this moment would leave them, copied into `folder`."""
+    folder.mkdir()
+    log = path.with_name(path.name + ".log")
+    for source in (path, log, next_log_path(log)):
+        if source.exists():
+            shutil.copy2(source, folder / source.name)
+    return folder / path.name
+
+
+def next_log_lines(path: Path) -> list[bytes]:
+    return next_log_path(path.with_name(path.name + ".log")).read_bytes().splitlines()
+
+
+def test_a_crash_at_any_moment_of_a_compaction_loses_nothing(
+    path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate = SnapshotGate(path.parent)
+    monkeypatch.setattr("gateway_core.storage.snapshot_process.write_snapshot", gate)
+    images: dict[str, Path] = {}
+    adopt = WriteAheadLog.adopt_next
+
+    def adopt_after_an_image(log: WriteAheadLog) -> None:
+        images["snapshot landed, second log file not renamed"] = crash_image(path, tmp_path / "b")
+        adopt(log)
+
+    monkeypatch.setattr(WriteAheadLog, "adopt_next", adopt_after_an_image)
+
+    async def scenario() -> None:
+        store = open_store(path, compact_records=3)
+        for number in range(3):
+            await store.write([Put(BOOKS, obj(f"b{number}", n=number))])
+        await gate.wait_started()
+        await store.write([Put(BOOKS, obj("during", n=9)), Delete(BOOKS, "b0")])
+        assert len(next_log_lines(path)) == 1  # the appends went to the second file
+        images["snapshot being written"] = crash_image(path, tmp_path / "a")
+        gate.release()
+        assert store._compaction is not None
+        await asyncio.wrap_future(store._compaction)
+        images["compaction done"] = crash_image(path, tmp_path / "c")
+        abandon(store)
+
+    run(scenario)
+    monkeypatch.undo()
+    everything = ["b1", "b2", "during"]
+
+    async def reopen(image: Path, moment: str) -> None:
+        store = open_store(image)
+        assert await ids(store) == everything, moment
+        if moment != "compaction done":  # both log files had lines: one snapshot of all
+            assert [d["id"] for d in plain_tinydb(image)[BOOKS].values()] == everything
+            assert log_lines(image) == [] and next_log_lines(image) == []
+        await store.write([Put(BOOKS, obj("after", n=10))])
+        abandon(store)
+        store = open_store(image)
+        assert await ids(store) == [*everything, "after"], moment
+        await store.close()
+
+    for moment, image in images.items():
+        run(functools.partial(reopen, image, moment))
+
+
+def test_a_failed_snapshot_gives_the_second_files_lines_back_to_the_log(
+    path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate = SnapshotGate(path.parent, failure=OSError(28, "No space left on device"))
+    monkeypatch.setattr("gateway_core.storage.snapshot_process.write_snapshot", gate)
+    images: dict[str, Path] = {}
+
+    async def scenario() -> None:
+        store = open_store(path, compact_records=3)
+        for number in range(3):
+            await store.write([Put(BOOKS, obj(f"b{number}", n=number))])
+        await gate.wait_started()
+        await store.write([Put(BOOKS, obj("during", n=9))])
+        gate.release()
+        assert store._compaction is not None
+        with pytest.raises(StoreError, match="No space left"):
+            await asyncio.wrap_future(store._compaction)
+        assert len(log_lines(path)) == 4 and next_log_lines(path) == []
+        await store.write([Put(BOOKS, obj("after", n=10))])
+        assert len(log_lines(path)) == 5
+        images["after"] = crash_image(path, tmp_path / "after")
+        abandon(store)
+
+    run(scenario)
+    monkeypatch.undo()
+    # A crash while the lines were being given back: in the log and still in the second file.
+    image = images["after"]
+    next_log_path(image.with_name(image.name + ".log")).write_bytes(log_lines(image)[3] + b"\n")
+
+    async def reopen(opened: Path) -> None:
+        store = open_store(opened)
+        assert await ids(store) == ["b0", "b1", "b2", "during", "after"]
+        await store.close()
+
+    for opened in (path, image):
+        run(functools.partial(reopen, opened))
+
+
+def test_a_second_log_file_that_cannot_be_renamed_gives_its_lines_back(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_replace = os.replace
+
+    def replace(source: Any, target: Any) -> None:
+        if str(source).endswith(".log.next"):
+            raise OSError(30, "Read-only file system")
+        real_replace(source, target)
+
+    async def scenario() -> None:
+        store = open_store(path, compact_records=3)
+        monkeypatch.setattr(wal_module.os, "replace", replace)
+        for number in range(3):
+            await store.write([Put(BOOKS, obj(f"b{number}", n=number))])
+        assert store._compaction is not None
+        with pytest.raises(OSError, match="Read-only"):
+            await asyncio.wrap_future(store._compaction)
+        await asyncio.sleep(0)  # the loop learns of the failure
+        assert len(log_lines(path)) == 3 and next_log_lines(path) == []
+        monkeypatch.undo()
+        for number in range(3, 6):  # the next compaction, three batches later, succeeds
+            await store.write([Put(BOOKS, obj(f"b{number}", n=number))])
+        assert store._compaction is not None
+        await asyncio.wrap_future(store._compaction)
+        assert log_lines(path) == [] and len(plain_tinydb(path)[BOOKS]) == 6
+        abandon(store)
+
+    run(scenario)
+
+    async def reopen() -> None:
+        store = open_store(path)
+        assert await ids(store) == [f"b{n}" for n in range(6)]
+        await store.close()
+
+    run(reopen)
+
+
+def test_a_crash_after_the_snapshot_landed_replays_the_log_harmlessly(path: Path) -> None:
     async def scenario() -> None:
         store = open_store(path)
         await store.write([Put(BOOKS, obj("b1", v=1))])
@@ -296,7 +436,7 @@ def test_a_crash_between_snapshot_and_log_rotation_replays_harmlessly(path: Path
         await store.write([Delete(BOOKS, "b2")])
         wal_module.write_snapshot(
             path, store._tables
-        )  # the snapshot landed, the log rotation did not
+        )  # the snapshot landed, the log was not replaced
         abandon(store)
 
     async def reopen() -> None:

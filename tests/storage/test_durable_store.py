@@ -258,6 +258,14 @@ def test_compaction_replaces_the_data_file_atomically_and_truncates_the_log(path
     assert len(plain_tinydb(path)[BOOKS]) == 10
 
 
+async def hold_a_compaction(store: TinyDBStore, gate: SnapshotGate, batches: int) -> None:
+    """Write books b0, b1, ... in `batches` batches, the last of which begins a compaction (the
+    store's `compact_records`), and return once its snapshot process is held at `gate`."""
+    for number in range(batches):
+        await store.write([Put(BOOKS, obj(f"b{number}", n=number))])
+    await gate.wait_started()
+
+
 def test_writes_go_on_while_a_snapshot_is_written(
     path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -266,9 +274,7 @@ def test_writes_go_on_while_a_snapshot_is_written(
 
     async def scenario() -> None:
         store = open_store(path, compact_records=5)
-        for number in range(5):
-            await store.write([Put(BOOKS, obj(f"b{number}", n=number))])
-        await gate.wait_started()
+        await hold_a_compaction(store, gate, 5)
         await store.write([Put(BOOKS, obj("during", n=99)), Delete(BOOKS, "b0")])
         assert await ids(store) == [*(f"b{n}" for n in range(1, 5)), "during"]
         gate.release()
@@ -320,9 +326,7 @@ def test_a_crash_at_any_moment_of_a_compaction_loses_nothing(
 
     async def scenario() -> None:
         store = open_store(path, compact_records=3)
-        for number in range(3):
-            await store.write([Put(BOOKS, obj(f"b{number}", n=number))])
-        await gate.wait_started()
+        await hold_a_compaction(store, gate, 3)
         await store.write([Put(BOOKS, obj("during", n=9)), Delete(BOOKS, "b0")])
         assert len(next_log_lines(path)) == 1  # the appends went to the second file
         images["snapshot being written"] = crash_image(path, tmp_path / "a")
@@ -361,9 +365,7 @@ def test_a_failed_snapshot_gives_the_second_files_lines_back_to_the_log(
 
     async def scenario() -> None:
         store = open_store(path, compact_records=3)
-        for number in range(3):
-            await store.write([Put(BOOKS, obj(f"b{number}", n=number))])
-        await gate.wait_started()
+        await hold_a_compaction(store, gate, 3)
         await store.write([Put(BOOKS, obj("during", n=9))])
         gate.release()
         assert store._compaction is not None

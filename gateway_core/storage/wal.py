@@ -191,6 +191,12 @@ def read_log(path: Path) -> Replay:
     return replay
 
 
+def _write_all(descriptor: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(descriptor, view) :]
+
+
 def next_log_path(path: Path) -> Path:
     """The second log file: appends go there while a compaction writes its snapshot."""
     return path.with_name(path.name + ".next")
@@ -222,14 +228,11 @@ class WriteAheadLog:
     @classmethod
     def open(cls, path: Path, replay: Replay) -> WriteAheadLog:
         """The log as replayed, without a torn last line, and its second file created (empty)."""
-        existed = path.exists()
         log = cls(path, replay.valid_size, len(replay.batches))
         if replay.torn_size:
             os.ftruncate(log._descriptor, replay.valid_size)
             os.fsync(log._descriptor)
-        if not existed:
-            fsync_directory(path.parent)
-        log.prepare_next()
+        log.prepare_next()  # its folder fsync makes a new log's name durable too
         return log
 
     def prepare_next(self) -> None:
@@ -286,9 +289,7 @@ class WriteAheadLog:
         retired, size, records = self._retired
         content = self.next_path.read_bytes()[: self.size]
         try:
-            view = memoryview(content)
-            while view:
-                view = view[os.write(retired, view) :]
+            _write_all(retired, content)
             os.fdatasync(retired)
             os.ftruncate(self._descriptor, 0)
             os.fsync(self._descriptor)
@@ -305,10 +306,7 @@ class WriteAheadLog:
             raise OSError(self.failed)
         start = self.size
         try:
-            view = memoryview(data)
-            while view:
-                written = os.write(self._descriptor, view)
-                view = view[written:]
+            _write_all(self._descriptor, data)
         except OSError:
             self._cut(start)
             raise
